@@ -1,0 +1,37 @@
+"""The ``clinseg`` command line: parse, call the library, print. No science here."""
+
+from __future__ import annotations
+
+import typer
+
+from clinseg import __version__
+from clinseg.cli._common import console, setup_logging
+from clinseg.cli.phantom import phantom
+from clinseg.cli.validate import validate
+
+app = typer.Typer(
+    name="clinseg",
+    help="3D medical image segmentation from scarce, incomplete or weak annotations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"clinseg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """3D medical image segmentation from scarce, incomplete or weak annotations."""
+    setup_logging(verbose)
+
+
+app.command("validate")(validate)
+app.command("phantom")(phantom)

@@ -1,0 +1,85 @@
+"""``clinseg validate DATASET``: report every problem of a dataset and its annotation statistics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from clinseg.cli._common import console, handle_errors
+from clinseg.data.validate import ValidationReport, validate_dataset
+
+
+def problems_table(report: ValidationReport) -> Table:
+    """A table of problems: case and message."""
+    table = Table(title=f"{len(report.problems)} problem(s)", title_justify="left", show_lines=False)
+    table.add_column("case", style="cyan", no_wrap=True)
+    table.add_column("problem", overflow="fold")
+    for p in report.problems:
+        table.add_row(p.case or "-", p.message)
+    return table
+
+
+def annotation_table(report: ValidationReport) -> Table:
+    """Per-structure annotation counts (how many cases delineate each structure), per split."""
+    splits = list(report.structure_counts)
+    table = Table(title="Delineations per structure", title_justify="left")
+    table.add_column("structure", style="bold")
+    for split in splits:
+        table.add_column(f"{split} ({report.num_cases[split]} cases)", justify="right")
+    for s in report.dataset.spec.structures:
+        row = []
+        for split in splits:
+            count, n = report.structure_counts[split][s], report.num_cases[split]
+            row.append(f"{count} ({100 * count / n:.0f}%)")
+        table.add_row(s, *row)
+    return table
+
+
+def completeness_table(report: ValidationReport) -> Table:
+    """Histogram: how many cases delineate k of the N structures."""
+    splits = list(report.completeness)
+    n = report.dataset.spec.num_structures
+    table = Table(title=f"Completeness (structures delineated of {n})", title_justify="left")
+    table.add_column("delineated", justify="right")
+    for split in splits:
+        table.add_column(split, justify="right")
+        table.add_column("", justify="left", style="green")
+    for k in range(n + 1):
+        counts = [report.completeness[split][k] for split in splits]
+        if not any(counts):
+            continue
+        row = []
+        for split, c in zip(splits, counts):
+            total = max(report.num_cases[split], 1)
+            row += [str(c), "█" * round(20 * c / total)]
+        table.add_row(str(k), *row)
+    return table
+
+
+def print_report(report: ValidationReport) -> None:
+    """Print summary, statistics and problems of a validation."""
+    spec = report.dataset.spec
+    counts = ", ".join(f"{n} {split}" for split, n in report.num_cases.items())
+    console.print(
+        f"[bold]{spec.name}[/]  {counts} cases · {spec.num_channels} channel(s) "
+        f"({', '.join(spec.channels)}) · {spec.num_structures} structures · {spec.label_mode}"
+    )
+    console.print(annotation_table(report))
+    console.print(completeness_table(report))
+    if report.ok:
+        console.print("[bold green]no problems found[/]")
+    else:
+        console.print(problems_table(report))
+
+
+@handle_errors
+def validate(
+    dataset: Path = typer.Argument(..., help="Dataset folder holding dataset.json."),
+) -> None:
+    """Check every case of a dataset and print annotation counts; exit code 1 on any problem."""
+    report = validate_dataset(dataset)
+    print_report(report)
+    if not report.ok:
+        raise typer.Exit(code=1)

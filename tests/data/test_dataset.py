@@ -1,0 +1,99 @@
+"""Dataset listing: records, partial annotations, nnU-Net v2 folders, malformed dataset.json."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clinseg.data import load_case, load_dataset
+from clinseg.errors import DatasetError
+from clinseg.io import Geometry, write_image
+
+
+def test_records_follow_the_files(make_dataset) -> None:
+    ds = load_dataset(make_dataset())
+    assert [r.case_id for r in ds.train] == ["case_0", "case_1", "case_2"]
+    assert [r.case_id for r in ds.test] == ["test_0"]
+    assert ds.spec.structures == ("A", "B") and ds.spec.label_mode == "multilabel"
+    c0, c1 = ds.train[0], ds.train[1]
+    assert c0.annotated == {"A", "B"} and c0.complete
+    assert c1.annotated == {"A"} and not c1.complete
+    assert c0.weak_labels == {"tumour": True}
+    assert ds.problems == ()
+
+
+def test_load_case_marks_missing_structure_as_not_annotated(make_dataset) -> None:
+    ds = load_dataset(make_dataset())
+    data = load_case(ds.train[1], ds.spec)
+    assert data.image.shape == (1, 8, 10, 12) and data.image.dtype == np.float32
+    assert data.target.shape == (2, 8, 10, 12)
+    assert data.annotated.tolist() == [True, False]
+    assert data.target[1].sum() == 0 and data.target[0].sum() > 0
+    assert abs(float(data.image.mean())) < 1e-5  # z-score
+
+
+def _nnunet_folder(root: Path) -> Path:
+    geom = Geometry(spacing=(1.0, 1.0, 1.0), shape=(6, 6, 6))
+    root.mkdir()
+    (root / "dataset.json").write_text(
+        json.dumps(
+            {
+                "channel_names": {"0": "CT"},
+                "labels": {"background": 0, "liver": 1, "tumor": 2},
+                "numTraining": 1,
+                "file_ending": ".nii.gz",
+            }
+        )
+    )
+    write_image(np.zeros((6, 6, 6), np.float32), geom, root / "imagesTr" / "liver_001_0000.nii.gz")
+    label = np.zeros((6, 6, 6), np.uint8)
+    label[1:3] = 1
+    label[4] = 2
+    write_image(label, geom, root / "labelsTr" / "liver_001.nii.gz")
+    return root
+
+
+def test_plain_nnunet_v2_folder_reads_as_multiclass(tmp_path: Path) -> None:
+    ds = load_dataset(_nnunet_folder(tmp_path / "Dataset001_Liver"))
+    assert ds.spec.label_mode == "multiclass"
+    assert ds.spec.structures == ("liver", "tumor")
+    assert ds.spec.name == "Dataset001_Liver"
+    record = ds.train[0]
+    assert record.complete and record.annotated == {"liver", "tumor"}
+    data = load_case(record, ds.spec)
+    assert data.target[0].sum() == 72 and data.target[1].sum() == 36
+
+
+def test_label_map_with_declared_annotated_subset(tmp_path: Path) -> None:
+    root = _nnunet_folder(tmp_path / "ds")
+    spec = json.loads((root / "dataset.json").read_text())
+    spec["cases"] = {"liver_001": {"annotated": ["liver"]}}
+    (root / "dataset.json").write_text(json.dumps(spec))
+    ds = load_dataset(root)
+    assert ds.train[0].annotated == {"liver"}
+    assert load_case(ds.train[0], ds.spec).annotated.tolist() == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "invalid JSON"),
+        ('{"labels": {"a": 1}}', "'channel_names' must map channel indices"),
+        ('{"channel_names": {"0": "T1"}, "labels": {"a": "x"}}', "label 'a' must have an integer value"),
+        ('{"channel_names": {"0": "T1"}, "labels": ["a"], "label_mode": "fuzzy"}', "label_mode must be"),
+        ('{"channel_names": {"1": "T1"}, "labels": ["a"]}', "channel indices must be 0..0"),
+    ],
+)
+def test_malformed_dataset_json(tmp_path: Path, content: str, message: str) -> None:
+    (tmp_path / "dataset.json").write_text(content)
+    with pytest.raises(DatasetError, match=message) as info:
+        load_dataset(tmp_path)
+    assert "dataset.json" in str(info.value)
+
+
+def test_missing_folder_and_json(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="dataset folder not found"):
+        load_dataset(tmp_path / "nope")
+    with pytest.raises(DatasetError, match=r"dataset\.json: not found"):
+        load_dataset(tmp_path)
