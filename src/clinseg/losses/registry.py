@@ -1,0 +1,44 @@
+"""Loss registry: a loss is registered by name and built from the training config.
+
+Every registered loss takes ``(logits, target, annotated)``:
+
+* ``logits`` ``(B, N, Z, Y, X)`` raw network outputs (``N`` structures; ``N + 1`` with background for
+  multiclass losses),
+* ``target`` ``(B, N, Z, Y, X)`` binary masks, one per structure,
+* ``annotated`` ``(B, N)`` bool, whether each case delineates each structure,
+
+and returns a scalar. A new loss is one module plus one ``@register_loss`` line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from clinseg.errors import ConfigError
+
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+_LOSSES: dict[str, Callable[..., LossFn]] = {}
+
+
+def register_loss(name: str) -> Callable[[Callable[..., LossFn]], Callable[..., LossFn]]:
+    """Register a loss factory ``(**options) -> loss_fn`` under ``name``."""
+
+    def decorator(factory: Callable[..., LossFn]) -> Callable[..., LossFn]:
+        _LOSSES[name] = factory
+        return factory
+
+    return decorator
+
+
+def create_loss(name: str, **options: Any) -> LossFn:
+    """Build the loss registered as ``name`` (raises :class:`ConfigError` listing known names)."""
+    if name not in _LOSSES:
+        raise ConfigError(f"unknown loss {name!r}; known: {', '.join(sorted(_LOSSES))}")
+    return _LOSSES[name](**options)
+
+
+def list_losses() -> list[str]:
+    return sorted(_LOSSES)

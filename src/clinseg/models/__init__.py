@@ -1,0 +1,22 @@
+"""Segmentation networks behind one registry, plus receptive-field tools.
+
+Every network maps ``(B, in_channels, Z, Y, X)`` to logits ``(B, out_channels, Z, Y, X)`` and carries the
+integer attributes ``out_channels`` and ``size_divisor`` (spatial sizes must be multiples of it).
+
+>>> from clinseg.models import create_model, list_models
+>>> list_models()
+['dynunet', 'resfcn3d', 'unet3d']
+>>> net = create_model("resfcn3d", in_channels=1, out_channels=11)
+"""
+
+from clinseg.models import dynunet, resfcn3d, unet3d  # noqa: F401  (importing registers the networks)
+from clinseg.models.receptive_field import empirical_receptive_field, receptive_field
+from clinseg.models.registry import create_model, list_models, register_model
+
+__all__ = [
+    "create_model",
+    "empirical_receptive_field",
+    "list_models",
+    "receptive_field",
+    "register_model",
+]

@@ -1,0 +1,104 @@
+"""The network registry: architectures are registered by name and built through one factory.
+
+Adding a network is one new module plus one decorator (the timm pattern)::
+
+    @register_model("mynet")
+    def mynet(in_channels: int, out_channels: int, width: int = 8) -> nn.Module:
+        ...
+
+    net = create_model("mynet", in_channels=1, out_channels=3, width=4)
+
+Every registered builder returns an ``nn.Module`` that maps ``(B, in_channels, Z, Y, X)`` to logits
+``(B, out_channels, Z, Y, X)`` with the same spatial size, and that carries two integer attributes:
+``out_channels`` and ``size_divisor`` (each spatial input size must be a multiple of it).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from torch import nn
+
+from clinseg.errors import ConfigError
+
+ModelBuilder = Callable[..., nn.Module]
+_B = TypeVar("_B", bound=ModelBuilder)
+
+_MODELS: dict[str, ModelBuilder] = {}
+
+
+def register_model(name: str) -> Callable[[_B], _B]:
+    """Decorator that registers a model builder under ``name``.
+
+    Parameters
+    ----------
+    name : registry key, lower case by convention (``"resfcn3d"``).
+
+    Returns
+    -------
+    The decorator; it returns the builder unchanged, so the builder stays callable directly.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is already taken (two modules registering the same name is a programming error).
+    """
+
+    def decorator(builder: _B) -> _B:
+        if name in _MODELS:
+            raise ValueError(f"model name {name!r} is already registered (by {_MODELS[name].__module__})")
+        _MODELS[name] = builder
+        return builder
+
+    return decorator
+
+
+def list_models() -> list[str]:
+    """Names of all registered models, sorted."""
+    return sorted(_MODELS)
+
+
+def create_model(name: str, in_channels: int, out_channels: int, **kwargs: Any) -> nn.Module:
+    """Build the registered model ``name``.
+
+    Parameters
+    ----------
+    name : a name from :func:`list_models`.
+    in_channels : number of input image channels ``C`` of ``(B, C, Z, Y, X)``.
+    out_channels : number of output logit channels, one per class for sigmoid (multi-label) outputs.
+    **kwargs : architecture options passed to the builder (widths, depth, norm, ...).
+
+    Returns
+    -------
+    The network, in training mode, with attributes ``out_channels`` and ``size_divisor``.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown name (the message lists the known ones), non-positive channel counts, or an option
+        the builder does not accept.
+
+    Examples
+    --------
+    >>> net = create_model("unet3d", in_channels=1, out_channels=2, features=(4, 8))
+    >>> net.size_divisor
+    2
+    """
+    if name not in _MODELS:
+        known = ", ".join(list_models()) or "(none registered)"
+        raise ConfigError(f"unknown model {name!r}; known models: {known}")
+    for label, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"model {name!r}: {label} must be a positive integer, got {value!r}")
+    builder = _MODELS[name]
+    try:
+        inspect.signature(builder).bind(in_channels, out_channels, **kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"model {name!r}: invalid options {sorted(kwargs)}: {exc}") from exc
+    model = builder(in_channels, out_channels, **kwargs)
+    for attribute in ("out_channels", "size_divisor"):
+        if not isinstance(getattr(model, attribute, None), int):
+            raise TypeError(f"model {name!r} does not set the integer attribute {attribute!r}")
+    return model
