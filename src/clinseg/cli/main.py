@@ -7,6 +7,7 @@ import typer
 from clinseg import __version__
 from clinseg.cli._common import console, setup_logging
 from clinseg.cli.phantom import phantom
+from clinseg.cli.train import evaluate, predict, report, train
 from clinseg.cli.validate import validate
 
 app = typer.Typer(
@@ -35,3 +36,7 @@ def main(
 
 app.command("validate")(validate)
 app.command("phantom")(phantom)
+app.command("train")(train)
+app.command("predict")(predict)
+app.command("evaluate")(evaluate)
+app.command("report")(report)

@@ -56,12 +56,18 @@ class ValidationReport:
         return not self.problems
 
 
-def _read_with_grid(path: Path, problems: list[str]) -> tuple[np.ndarray, Geometry] | None:
+def _read_checked(
+    path: Path, problems: list[str], reference: tuple[Path, Geometry] | None
+) -> tuple[np.ndarray, Geometry] | None:
+    """Read ``path`` and append its read, NaN/Inf and grid problems (grid against ``reference``)."""
     try:
         img = read_image(path)
     except ImageReadError as exc:
         problems.append(str(exc))
         return None
+    problems += check_finite(img.array, path)
+    if reference is not None:
+        problems += check_same_grid(reference[1], reference[0], img.geometry, path)
     return img.array, img.geometry
 
 
@@ -73,42 +79,24 @@ def validate_case(record: CaseRecord, spec: DatasetSpec) -> list[str]:
         if not path.exists():
             problems.append(f"{path}: missing channel {channel} ({spec.channels[channel]})")
             continue
-        read = _read_with_grid(path, problems)
-        if read is None:
-            continue
-        array, geometry = read
-        problems += check_finite(array, path)
-        if reference is None:
-            reference = (path, geometry)
-        else:
-            problems += check_same_grid(reference[1], reference[0], geometry, path)
-
-    def grid(path: Path, geometry: Geometry) -> list[str]:
-        return [] if reference is None else check_same_grid(reference[1], reference[0], geometry, path)
-
+        read = _read_checked(path, problems, reference)
+        if read is not None and reference is None:
+            reference = (path, read[1])
     if record.label_map is not None:
-        read = _read_with_grid(record.label_map, problems)
+        read = _read_checked(record.label_map, problems, reference)
         if read is not None:
-            array, geometry = read
-            problems += check_finite(array, record.label_map)
-            problems += grid(record.label_map, geometry)
-            problems += check_label_values(array, spec.label_values.values(), record.label_map)
+            problems += check_label_values(read[0], spec.label_values.values(), record.label_map)
     for name, path in sorted(record.structure_files.items()):
         if name not in spec.label_values:
             problems.append(
                 f"{path}: unknown structure {name!r} (not in dataset.json labels: {', '.join(spec.structures)})"
             )
             continue
-        read = _read_with_grid(path, problems)
+        read = _read_checked(path, problems, reference)
         if read is None:
             continue
-        array, geometry = read
-        problems += check_finite(array, path)
-        problems += grid(path, geometry)
-        binary = check_binary(array, path)
-        problems += binary
-        if not binary:
-            problems += check_nonempty(array, path)
+        binary = check_binary(read[0], path)
+        problems += binary or check_nonempty(read[0], path)
     return problems
 
 

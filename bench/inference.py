@@ -1,0 +1,147 @@
+"""Benchmark: clinseg's sliding-window inference vs MONAI's default pipeline on the same network and volume.
+
+Network: ``create_model("resfcn3d", 1, 11)`` (default widths, weights seeded with ``torch.manual_seed(0)``;
+weights do not change the speed). Volume: a synthetic 1 mm head, ``--shape Z Y X`` (default 180 256 256):
+an ellipsoid of soft tissue with a bone shell in air, intensities normalised like clipped CT
+(air about -1, bone about +1), Gaussian noise everywhere (air too), clipped to [-1, 1].
+
+Runs, each in its own subprocess so that its peak RSS (``VmHWM``) is honest:
+
+(a) ``monai``: ``torch.inference_mode()``, fp32,
+    ``sliding_window_inference(x, patch, sw_batch_size=1, predictor=model, overlap=0.5, mode="gaussian")``
+    then ``torch.sigmoid`` (what a MONAI tutorial does, with nnU-Net's Gaussian blending and overlap);
+(b) ``clinseg``: ``predict_probabilities(model, image, patch)`` with its defaults (overlap 0.5, Gaussian,
+    batch 4, bf16 autocast on the CPU, no mirroring, no window skipping);
+(c) ``clinseg-skip``: the same with ``skip_background=--air`` (pure-air windows not run); information only.
+
+Prints wall time, voxels/s and peak RSS of each, the max |probability difference| to (a), and as the LAST
+line ``speedup vs MONAI: <ratio>x, max |prob diff| <d>`` for (b) vs (a).
+
+Usage: ``python bench/inference.py [--shape 180 256 256] [--patch 128] [--threads N] [--runs monai clinseg]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def head_volume(shape: tuple[int, int, int], seed: int = 0):  # -> np.ndarray (1, Z, Y, X) float32
+    """A head-like ``(1, Z, Y, X)`` float32 volume at 1 mm: tissue ellipsoid, 6 mm bone shell, air, noise."""
+    import numpy as np
+
+    z, y, x = (np.linspace(-1, 1, n, dtype=np.float32) for n in shape)
+    # semi-axes as fractions of the field of view: the head fills most of it, air remains in the corners
+    r = np.sqrt((z[:, None, None] / 0.9) ** 2 + (y[None, :, None] / 0.85) ** 2 + (x[None, None, :] / 0.72) ** 2)
+    shell = 6.0 / (0.72 * shape[2] / 2)  # 6 mm of bone, in normalised radius units
+    volume = np.full(shape, -1.0, np.float32)
+    volume[r < 1.0] = 1.0  # bone
+    volume[r < 1.0 - shell] = 0.05  # brain / soft tissue
+    rng = np.random.default_rng(seed)
+    volume += rng.normal(0.0, 0.03, size=shape).astype(np.float32)
+    np.clip(volume, -1.0, 1.0, out=volume)
+    return volume[None]
+
+
+def _peak_rss_gb() -> float:
+    """Peak resident set size of this process (VmHWM), GB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024**2
+    return float("nan")
+
+
+def _worker(args: argparse.Namespace) -> None:
+    """Run one pipeline, save its probabilities to ``args.out`` and print a JSON record."""
+    import numpy as np
+    import torch
+
+    from clinseg.models import create_model
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = create_model("resfcn3d", 1, 11).eval()
+    image = head_volume(tuple(args.shape))
+    patch = tuple(args.patch)
+    start = time.perf_counter()
+    if args.worker == "monai":
+        from monai.inferers import sliding_window_inference
+
+        with torch.inference_mode():
+            logits = sliding_window_inference(
+                torch.from_numpy(image)[None], patch, sw_batch_size=1, predictor=model, overlap=0.5, mode="gaussian"
+            )
+            probs = torch.sigmoid(logits)[0].numpy()
+        del logits
+    else:
+        from clinseg.inference import predict_probabilities
+
+        skip = args.air if args.worker == "clinseg-skip" else None
+        probs = predict_probabilities(model, image, patch, device="cpu", skip_background=skip)
+    seconds = time.perf_counter() - start
+    record = {"run": args.worker, "seconds": seconds, "peak_rss_gb": _peak_rss_gb(), "dtype": str(probs.dtype)}
+    np.save(args.out, probs)
+    print(json.dumps(record), flush=True)
+
+
+def _max_diff(path_a: Path, path_b: Path) -> float:
+    """max |a - b| over two saved probability volumes, class by class (memory-mapped)."""
+    import numpy as np
+
+    a, b = np.load(path_a, mmap_mode="r"), np.load(path_b, mmap_mode="r")
+    return max(float(np.abs(a[i].astype(np.float32) - b[i].astype(np.float32)).max()) for i in range(a.shape[0]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", type=int, nargs=3, default=[180, 256, 256], metavar=("Z", "Y", "X"))
+    parser.add_argument("--patch", type=int, nargs="+", default=[128], help="one size (cubic) or Z Y X")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--air", type=float, default=-0.8, help="skip_background value for run (c)")
+    parser.add_argument("--runs", nargs="+", default=["monai", "clinseg", "clinseg-skip"],
+                        choices=["monai", "clinseg", "clinseg-skip"])
+    parser.add_argument("--worker", choices=["monai", "clinseg", "clinseg-skip"], help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if len(args.patch) == 1:
+        args.patch = args.patch * 3
+    if args.worker:
+        _worker(args)
+        return
+
+    import torch
+
+    voxels = args.shape[0] * args.shape[1] * args.shape[2]
+    print(f"volume {tuple(args.shape)} ({voxels / 1e6:.1f} Mvox), patch {tuple(args.patch)}, threads {args.threads}, "
+          f"torch {torch.__version__}, load average {os.getloadavg()[0]:.2f}", flush=True)
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in args.runs:
+            out = Path(tmp) / f"{run}.npy"
+            cmd = [sys.executable, __file__, "--worker", run, "--out", str(out), "--shape", *map(str, args.shape),
+                   "--patch", *map(str, args.patch), "--threads", str(args.threads), "--air", str(args.air)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                sys.exit(f"{run} failed:\n{proc.stderr}")
+            rec = json.loads(proc.stdout.strip().splitlines()[-1])
+            rec["path"] = out
+            results[run] = rec
+            line = (f"{run:13s} {rec['seconds']:8.1f} s  {voxels / rec['seconds'] / 1e6:6.2f} Mvox/s  "
+                    f"peak RSS {rec['peak_rss_gb']:.2f} GB  output {rec['dtype']}")
+            if "monai" in results and run != "monai":
+                rec["diff"] = _max_diff(results["monai"]["path"], out)
+                line += f"  max |prob diff| vs monai {rec['diff']:.2e}"
+            print(line, flush=True)
+        if "monai" in results and "clinseg" in results:
+            speedup = results["monai"]["seconds"] / results["clinseg"]["seconds"]
+            print(f"speedup vs MONAI: {speedup:.2f}x, max |prob diff| {results['clinseg']['diff']:.2e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Apply a trained run to new images: ``clinseg predict RUN INPUT_DIR OUT_DIR``.
+
+Each case is written as ``OUT_DIR/<case>/<structure>.nii.gz`` (uint8 masks, the input's geometry) and,
+for exclusive classes, ``OUT_DIR/<case>.nii.gz`` (label map). A case folder appears only once all of its
+files are written (written in a hidden temporary folder, then renamed), so an interrupted batch never
+leaves a partial case behind; inputs are only read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from clinseg.data.dataset import CaseRecord
+from clinseg.data.loading import load_image
+from clinseg.errors import CheckpointError, DatasetError
+from clinseg.inference.postprocess import keep_largest_components, threshold, to_label_map
+from clinseg.inference.sliding_window import predict_probabilities
+from clinseg.io.image import Geometry, has_supported_ending, strip_ending, write_image
+from clinseg.models import create_model
+from clinseg.progress import track
+from clinseg.training.checkpoint import load_checkpoint, restore
+from clinseg.training.config import TrainConfig, load_config
+from clinseg.training.device import select_device
+
+_CHANNEL_RE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
+
+
+def probabilities_to_masks(probs: np.ndarray, activation: str, thresholds: float | Sequence[float] = 0.5) -> np.ndarray:
+    """``(N[+1], Z, Y, X)`` probabilities -> ``(N, Z, Y, X)`` uint8 masks.
+
+    Sigmoid outputs are thresholded per class (scalar or one threshold per class); softmax outputs
+    (background first) become one-hot masks of the arg-max.
+    """
+    if activation == "softmax":
+        labels = to_label_map(probs, "softmax")
+        return np.stack([labels == c for c in range(1, probs.shape[0])]).astype(np.uint8)
+    return threshold(probs, thresholds)
+
+
+@dataclass
+class Predictor:
+    """A trained network with what is needed to apply it (config, structure and channel names, device)."""
+
+    model: torch.nn.Module
+    config: TrainConfig
+    structures: tuple[str, ...]
+    channels: tuple[str, ...]
+    device: torch.device
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> Predictor:
+        """Load ``RUN/checkpoints/<checkpoint>.pt`` with the run's saved configuration."""
+        run_dir = Path(run_dir)
+        if not (run_dir / "config.yaml").is_file():
+            raise CheckpointError(f"{run_dir}: not a clinseg run folder (no config.yaml)")
+        cfg = load_config(run_dir / "config.yaml")
+        info = json.loads((run_dir / "fingerprint.json").read_text(encoding="utf-8"))
+        structures, channels = tuple(info["structures"]), tuple(info["channels"])
+        dev = select_device(device)
+        outputs = len(structures) + (1 if cfg.label_mode == "multiclass" else 0)
+        model = create_model(cfg.model, len(channels), outputs, **cfg.model_kwargs)
+        path = run_dir / "checkpoints" / f"{checkpoint}.pt"
+        restore(load_checkpoint(path, "cpu"), model, None, path)
+        return cls(model.to(dev).eval(), cfg, structures, channels, dev)
+
+    @property
+    def activation(self) -> str:
+        return "sigmoid" if self.config.label_mode == "multilabel" else "softmax"
+
+    def predict(self, image: np.ndarray, *, mirror_axes: Sequence[int] | None = None,
+                largest_component: bool | None = None) -> np.ndarray:
+        """Segment a normalised ``(C, Z, Y, X)`` image; returns ``(N, Z, Y, X)`` uint8 masks."""
+        cfg = self.config
+        probs = predict_probabilities(
+            self.model, image, tuple(cfg.patch_size), overlap=cfg.overlap, activation=self.activation,
+            mirror_axes=tuple(cfg.mirror_axes if mirror_axes is None else mirror_axes), device=self.device,
+            skip_background=cfg.skip_background,
+        )
+        masks = probabilities_to_masks(probs, self.activation, cfg.threshold)
+        lcc = cfg.largest_component if largest_component is None else largest_component
+        if lcc:
+            masks = keep_largest_components(masks, [True] * masks.shape[0])
+        return masks
+
+
+def find_cases(input_dir: str | Path, num_channels: int) -> dict[str, list[Path]]:
+    """Group ``<case>_<channel>`` image files of a folder; every case needs every channel."""
+    input_dir = Path(input_dir)
+    if not input_dir.is_dir():
+        raise DatasetError(f"{input_dir}: input folder not found")
+    cases: dict[str, dict[int, Path]] = defaultdict(dict)
+    for path in sorted(input_dir.iterdir()):
+        if not (path.is_file() and has_supported_ending(path.name)):
+            continue
+        match = _CHANNEL_RE.match(strip_ending(path.name))
+        if match is None:
+            raise DatasetError(f"{path}: image name must be <case>_<4-digit channel> (e.g. case_0000.nii.gz)")
+        cases[match["case"]][int(match["channel"])] = path
+    if not cases:
+        raise DatasetError(f"{input_dir}: no images found (expected <case>_0000.nii.gz …)")
+    result = {}
+    for case, files in sorted(cases.items()):
+        missing = [c for c in range(num_channels) if c not in files]
+        if missing:
+            raise DatasetError(f"{input_dir}: case {case!r} lacks channel(s) {missing} of {num_channels}")
+        result[case] = [files[c] for c in range(num_channels)]
+    return result
+
+
+def write_case(out_dir: Path, case: str, masks: np.ndarray, structures: Sequence[str], geometry: Geometry,
+               label_map: bool) -> None:
+    """Write one case's masks atomically as a folder (and a label map when classes are exclusive)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{case}.", dir=out_dir))
+    try:
+        for n, name in enumerate(structures):
+            write_image(masks[n], geometry, tmp / f"{name}.nii.gz")
+        final = out_dir / case
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if label_map:
+        labels = np.zeros(masks.shape[1:], dtype=np.uint8)
+        for n in range(masks.shape[0]):
+            labels[masks[n] > 0] = n + 1
+        write_image(labels, geometry, out_dir / f"{case}.nii.gz")
+
+
+def predict_folder(predictor: Predictor, input_dir: str | Path, out_dir: str | Path, **options: object) -> list[str]:
+    """Predict every case of ``input_dir`` into ``out_dir`` with a progress bar; returns the case ids."""
+    cases = find_cases(input_dir, len(predictor.channels))
+    out_dir = Path(out_dir)
+    for case, files in track(list(cases.items()), "predicting"):
+        record = CaseRecord(case, "test", tuple(files), None, {}, frozenset())
+        image, geometry = load_image(record, predictor.config.normalization)  # type: ignore[arg-type]
+        masks = predictor.predict(image, **options)  # type: ignore[arg-type]
+        write_case(out_dir, case, masks, predictor.structures, geometry,
+                   label_map=predictor.config.label_mode == "multiclass")
+    return list(cases)

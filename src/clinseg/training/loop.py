@@ -1,0 +1,180 @@
+"""The training loop, composed of parts passed in: sampler, model, loss, optimiser, validator, checkpointing.
+
+Nothing here knows about files or datasets beyond the run folder it writes checkpoints and logs to, so
+variants (other samplers, losses, networks) plug in without subclassing a trainer.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import numpy as np
+import torch
+
+from clinseg.data.augment import random_flip, random_intensity
+from clinseg.data.samplers import ClassAwarePatchSampler
+from clinseg.losses.registry import LossFn
+from clinseg.progress import make_progress
+from clinseg.training.checkpoint import TrainState, save_checkpoint
+from clinseg.training.config import TrainConfig
+from clinseg.training.device import autocast
+from clinseg.training.metrics_log import MetricsLog
+
+log = logging.getLogger(__name__)
+Validator = Callable[[torch.nn.Module], dict[str, float]]
+
+
+@dataclass
+class LoopParts:
+    """What the loop composes."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    loss_fn: LossFn
+    sampler: ClassAwarePatchSampler
+    validator: Validator | None
+    device: torch.device
+    amp: torch.dtype | None = None
+
+
+class _StopRequest:
+    """Ctrl-C / SIGTERM handler: the first signal asks the loop to stop after the current iteration (so
+    the checkpoint is exact); a second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, object] = {}
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self)
+            except ValueError:  # not the main thread: signals stay with the caller
+                pass
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
+def _batch_tensors(parts: LoopParts, cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    batch = parts.sampler.batch(cfg.batch_size)
+    image, target = batch.image, batch.target
+    if cfg.flip_axes:
+        image, target = random_flip(image, target, cfg.flip_axes, parts.sampler.rng)
+    if cfg.intensity_augment:
+        image = random_intensity(image, parts.sampler.rng)
+    to = parts.device
+    return (
+        torch.from_numpy(np.ascontiguousarray(image)).to(to, non_blocking=True),
+        torch.from_numpy(np.ascontiguousarray(target)).to(to, non_blocking=True),
+        torch.from_numpy(batch.annotated).to(to),
+    )
+
+
+def train_step(parts: LoopParts, cfg: TrainConfig) -> float:
+    """One optimiser step on one sampled batch; returns the loss value."""
+    image, target, annotated = _batch_tensors(parts, cfg)
+    parts.optimizer.zero_grad(set_to_none=True)
+    with autocast(parts.device, parts.amp):
+        logits = parts.model(image)
+    loss = parts.loss_fn(logits.float(), target, annotated)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"training loss became {loss.item()} (lower the learning rate?)")
+    loss.backward()
+    parts.optimizer.step()
+    return float(loss.detach())
+
+
+def run_loop(
+    parts: LoopParts,
+    cfg: TrainConfig,
+    state: TrainState,
+    run_dir: Path,
+    metrics: MetricsLog,
+    on_iteration: Callable[[int], None] | None = None,
+) -> TrainState:
+    """Train from ``state.iteration`` to ``cfg.iterations`` (or early stop), checkpointing as it goes.
+
+    ``last.pt`` is written every ``cfg.checkpoint_every`` iterations, at the end, and when the run is
+    interrupted (Ctrl-C or SIGTERM), after the current iteration; ``best.pt`` whenever validation Dice
+    improves. ``on_iteration`` is called after each completed iteration (tests use it to interrupt).
+    """
+    ckpt_dir = run_dir / "checkpoints"
+
+    def save_last() -> None:
+        state.sampler_rng = parts.sampler.rng.bit_generator.state
+        save_checkpoint(ckpt_dir / "last.pt", parts.model, parts.optimizer, state)
+
+    stop = _StopRequest()
+    stop.install()
+    parts.model.train()
+    losses: list[float] = []
+    at_boundary = True  # False while an optimiser step is half done: never checkpoint that
+    try:
+        with make_progress() as progress:
+            task = progress.add_task("training", total=cfg.iterations, completed=state.iteration, status="")
+            while state.iteration < cfg.iterations and not state.finished:
+                start = time.perf_counter()
+                at_boundary = False
+                loss = train_step(parts, cfg)
+                state.iteration += 1
+                at_boundary = True
+                losses.append(loss)
+                record: dict[str, float | int] = {
+                    "iteration": state.iteration,
+                    "loss": loss,
+                    "seconds": time.perf_counter() - start,
+                }
+                if parts.validator is not None and (
+                    state.iteration % cfg.val_every == 0 or state.iteration == cfg.iterations
+                ):
+                    scores = parts.validator(parts.model)
+                    parts.model.train()
+                    record.update({f"val_{k}": v for k, v in scores.items()})
+                    score = scores["dice"]
+                    if not math.isnan(score) and score > state.best_score:
+                        state.best_score, state.best_iteration, state.bad_validations = score, state.iteration, 0
+                        save_checkpoint(ckpt_dir / "best.pt", parts.model, None, state)
+                    else:
+                        state.bad_validations += 1
+                    if cfg.patience and state.bad_validations >= cfg.patience:
+                        log.info("early stop at iteration %d (best %.4f at %d)", state.iteration,
+                                 state.best_score, state.best_iteration)
+                        state.finished = True
+                metrics.append(record)
+                if state.iteration >= cfg.iterations:
+                    state.finished = True
+                if state.finished or state.iteration % cfg.checkpoint_every == 0:
+                    save_last()
+                best = f" val Dice {state.best_score:.3f}" if state.best_score > -math.inf else ""
+                progress.update(task, completed=state.iteration,
+                                status=f"loss {np.mean(losses[-20:]):.4f}{best}")
+                if on_iteration is not None:
+                    on_iteration(state.iteration)
+                if stop.requested:
+                    raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        if at_boundary:
+            save_last()
+            log.warning("interrupted at iteration %d; checkpoint saved, run again to resume", state.iteration)
+        else:
+            log.warning("interrupted inside an iteration; resume restarts from the last periodic checkpoint")
+        raise
+    finally:
+        stop.restore()
+    if parts.validator is None:  # without validation the final weights are the best we have
+        save_checkpoint(ckpt_dir / "best.pt", parts.model, None, state)
+    return state

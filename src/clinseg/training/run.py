@@ -1,0 +1,164 @@
+"""Set up and run one training: the run folder, the split, the parts, resume, then the loop.
+
+Run folder::
+
+    RUN/config.yaml         resolved configuration
+    RUN/fingerprint.json    dataset fingerprint (a resumed run refuses changed data)
+    RUN/split.json          training and validation case ids
+    RUN/metrics.jsonl       one record per iteration (loss, validation Dice every K iterations)
+    RUN/checkpoints/last.pt and best.pt
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from clinseg.data.dataset import Dataset, load_dataset
+from clinseg.data.loading import CaseData, load_case
+from clinseg.data.samplers import ClassAwarePatchSampler
+from clinseg.errors import CheckpointError, ConfigError, DatasetError
+from clinseg.io.atomic import write_text
+from clinseg.losses import create_loss
+from clinseg.models import create_model
+from clinseg.progress import track
+from clinseg.training.checkpoint import TrainState, load_checkpoint, restore
+from clinseg.training.config import TrainConfig, load_config, save_config
+from clinseg.training.device import amp_dtype, configure_threads, select_device
+from clinseg.training.fingerprint import dataset_fingerprint
+from clinseg.training.loop import LoopParts, run_loop
+from clinseg.training.metrics_log import MetricsLog
+from clinseg.training.validation import validation_scores
+
+log = logging.getLogger(__name__)
+
+
+def choose_validation(dataset: Dataset, count: int, seed: int) -> list[str]:
+    """Pick ``count`` validation cases among the training cases, complete ones first (seeded)."""
+    rng = np.random.default_rng(seed)
+    complete = [r.case_id for r in dataset.train if r.complete]
+    partial = [r.case_id for r in dataset.train if not r.complete]
+    rng.shuffle(complete)
+    rng.shuffle(partial)
+    chosen = (complete + partial)[:count]
+    if count and len(dataset.train) - len(chosen) < 1:
+        raise ConfigError(f"{dataset.root}: {len(dataset.train)} training case(s) leave none for training "
+                          f"after holding out {count} for validation (set val_cases lower)")
+    return sorted(chosen)
+
+
+def output_channels(cfg: TrainConfig, num_structures: int) -> int:
+    """Network outputs: one per structure (multilabel), plus background for multiclass."""
+    return num_structures + (1 if cfg.label_mode == "multiclass" else 0)
+
+
+def activation_of(cfg: TrainConfig) -> str:
+    return "sigmoid" if cfg.label_mode == "multilabel" else "softmax"
+
+
+def build_model(cfg: TrainConfig, in_channels: int, num_structures: int) -> torch.nn.Module:
+    """Create the configured network (seeded) and check the patch fits its size divisor."""
+    torch.manual_seed(cfg.seed)
+    model = create_model(cfg.model, in_channels, output_channels(cfg, num_structures), **cfg.model_kwargs)
+    divisor = int(getattr(model, "size_divisor", 1))
+    if any(p % divisor for p in cfg.patch_size):
+        raise ConfigError(f"patch_size {cfg.patch_size} must be a multiple of {divisor} for {cfg.model}")
+    return model
+
+
+def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, fingerprint: dict, requested_iterations: int | None) -> TrainConfig:
+    """Create the folder or check that it belongs to this dataset; returns the config to use."""
+    config_path = run_dir / "config.yaml"
+    if config_path.is_file():
+        saved = load_config(config_path)
+        old = json.loads((run_dir / "fingerprint.json").read_text()) if (run_dir / "fingerprint.json").is_file() else {}
+        if old and old != fingerprint:
+            raise DatasetError(f"{run_dir}: this run was trained on other data ({old.get('name')}, "
+                               f"{old.get('num_files')} files); use a new --out folder")
+        if requested_iterations is not None:
+            saved.iterations = requested_iterations
+        log.info("resuming run in %s", run_dir)
+        cfg = saved
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, config_path)
+    write_text(run_dir / "fingerprint.json", json.dumps(fingerprint, indent=2))
+    return cfg
+
+
+def _write_run_info(run_dir: Path, dataset: Dataset) -> None:
+    write_text(run_dir / "run.json", json.dumps({"dataset": str(dataset.root.resolve())}, indent=2))
+
+
+def train(
+    dataset_dir: str | Path,
+    run_dir: str | Path,
+    config: TrainConfig | None = None,
+    *,
+    iterations: int | None = None,
+    on_iteration: Callable[[int], None] | None = None,
+) -> TrainState:
+    """Train (or resume) a run of ``config`` on the dataset at ``dataset_dir``; returns the final state.
+
+    When ``run_dir`` already holds a run, its saved configuration is used (``iterations`` may extend it)
+    and training continues from ``checkpoints/last.pt`` exactly where it stopped.
+    """
+    dataset = load_dataset(dataset_dir)
+    spec = dataset.spec
+    cfg = config or TrainConfig()
+    if iterations is not None:
+        cfg = dataclasses.replace(cfg, iterations=iterations)
+    device = select_device(cfg.device)
+    cfg = cfg.resolved(spec, device.type)
+    run_dir = Path(run_dir)
+    cfg = _prepare_run_dir(run_dir, cfg, dataset_fingerprint(dataset), iterations)
+    _write_run_info(run_dir, dataset)
+    configure_threads(cfg.threads)
+
+    val_ids = choose_validation(dataset, cfg.val_cases, cfg.seed)
+    train_records = [r for r in dataset.train if r.case_id not in val_ids and r.annotated]
+    if not train_records:
+        raise DatasetError(f"{dataset.root}: no training case has any delineation")
+    write_text(run_dir / "split.json", json.dumps(
+        {"train": [r.case_id for r in train_records], "validation": val_ids}, indent=2))
+
+    def load(records: list) -> list[CaseData]:
+        return [load_case(r, spec, normalization=cfg.normalization)  # type: ignore[arg-type]
+                for r in track(records, "loading cases")]
+
+    train_cases = load(train_records)
+    val_cases = load([dataset.case(c) for c in val_ids])
+
+    model = build_model(cfg, spec.num_channels, spec.num_structures).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sampler = ClassAwarePatchSampler(train_cases, cfg.patch_size, cfg.foreground_fraction,
+                                     np.random.default_rng(cfg.seed))
+    state = TrainState()
+    last = run_dir / "checkpoints" / "last.pt"
+    metrics = MetricsLog(run_dir / "metrics.jsonl")
+    if last.is_file():
+        state = restore(load_checkpoint(last, device), model, optimizer, last)
+        if state.sampler_rng:
+            sampler.rng.bit_generator.state = state.sampler_rng
+        if state.finished and state.iteration < cfg.iterations:
+            state.finished = False  # extended run
+        log.info("resumed at iteration %d", state.iteration)
+    elif (run_dir / "checkpoints" / "best.pt").is_file():
+        raise CheckpointError(f"{run_dir}: best.pt exists without last.pt; use a new --out folder")
+    metrics.truncate_after(state.iteration)
+
+    validator = None
+    if val_cases:
+        def validator(m: torch.nn.Module) -> dict[str, float]:
+            return validation_scores(m, val_cases, spec.structures, patch_size=cfg.patch_size,
+                                     activation=activation_of(cfg), overlap=cfg.overlap,
+                                     threshold=cfg.threshold, device=device)
+
+    parts = LoopParts(model, optimizer, create_loss(cfg.loss, **cfg.loss_kwargs), sampler, validator, device,
+                      amp_dtype(device, cfg.amp))
+    return run_loop(parts, cfg, state, run_dir, metrics, on_iteration)

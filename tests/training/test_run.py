@@ -1,0 +1,109 @@
+"""Training end to end on a tiny dataset: checkpoints, exact resume after an interruption, safe loading."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from clinseg.errors import CheckpointError, DatasetError
+from clinseg.training.checkpoint import load_checkpoint
+from clinseg.training.config import TrainConfig
+from clinseg.training.metrics_log import MetricsLog
+from clinseg.training.run import train
+
+TINY = dict(
+    model="resfcn3d",
+    model_kwargs={"features": [4, 4, 4], "blocks": 1},
+    patch_size=[8, 8, 8],
+    batch_size=2,
+    val_cases=1,
+    val_every=3,
+    checkpoint_every=2,
+    threads=1,
+)
+
+
+def _weights(run: Path, name: str = "last") -> dict[str, torch.Tensor]:
+    return load_checkpoint(run / "checkpoints" / f"{name}.pt")["model"]
+
+
+def test_resume_after_interruption_gives_the_same_state(make_dataset, tmp_path: Path) -> None:
+    root = make_dataset()
+    straight = tmp_path / "straight"
+    state = train(root, straight, TrainConfig(**TINY), iterations=6)
+    assert state.iteration == 6 and state.finished
+
+    def interrupt(iteration: int) -> None:
+        if iteration == 3:
+            raise KeyboardInterrupt
+
+    resumed = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        train(root, resumed, TrainConfig(**TINY), iterations=6, on_iteration=interrupt)
+    assert load_checkpoint(resumed / "checkpoints" / "last.pt")["state"].iteration == 3
+    state2 = train(root, resumed, None, iterations=6)
+    assert state2.iteration == 6
+    a, b = _weights(straight), _weights(resumed)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["iteration"] for r in MetricsLog(resumed / "metrics.jsonl").read()] == [1, 2, 3, 4, 5, 6]
+    assert [r["loss"] for r in MetricsLog(resumed / "metrics.jsonl").read()] == [
+        r["loss"] for r in MetricsLog(straight / "metrics.jsonl").read()
+    ]
+    for name in ("config.yaml", "fingerprint.json", "split.json", "checkpoints/best.pt"):
+        assert (resumed / name).is_file()
+
+
+def test_validation_is_logged_and_best_kept(make_dataset, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(make_dataset(), run, TrainConfig(**TINY), iterations=6)
+    val = [r for r in MetricsLog(run / "metrics.jsonl").read() if "val_dice" in r]
+    assert [r["iteration"] for r in val] == [3, 6]
+    assert all(0.0 <= r["val_dice"] <= 1.0 for r in val)
+    best = load_checkpoint(run / "checkpoints" / "best.pt")["state"]
+    assert best.best_iteration in (3, 6)
+
+
+def test_finished_run_is_not_retrained(make_dataset, tmp_path: Path) -> None:
+    root, run = make_dataset(), tmp_path / "run"
+    train(root, run, TrainConfig(**TINY), iterations=2)
+    before = _weights(run)
+    state = train(root, run, None)
+    assert state.iteration == 2 and all(torch.equal(before[k], v) for k, v in _weights(run).items())
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "last.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="last.pt: corrupt or unsafe checkpoint"):
+        load_checkpoint(path)
+
+
+def test_checkpoint_with_code_is_refused(tmp_path: Path) -> None:
+    class Evil:
+        def __reduce__(self):  # pragma: no cover - never executed
+            return (print, ("pwned",))
+
+    torch.save({"format": 1, "model": {}, "state": "{}", "x": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="corrupt or unsafe"):
+        load_checkpoint(tmp_path / "evil.pt")
+
+
+def test_resume_refuses_other_data(make_dataset, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(make_dataset("a"), run, TrainConfig(**TINY), iterations=1)
+    with pytest.raises(DatasetError, match="trained on other data"):
+        train(make_dataset("b", cases=4), run, None, iterations=2)
+
+
+def test_multiclass_mode_trains_and_predicts_label_map(make_dataset, tmp_path: Path) -> None:
+    from clinseg.inference.predictor import Predictor, predict_folder
+
+    root, run = make_dataset(), tmp_path / "run"
+    state = train(root, run, TrainConfig(**TINY, label_mode="multiclass"), iterations=2)
+    assert state.iteration == 2
+    predictor = Predictor.from_run(run)
+    assert predictor.activation == "softmax" and predictor.model.out_channels == 3
+    predict_folder(predictor, root / "imagesTs", tmp_path / "pred")
+    assert (tmp_path / "pred" / "test_0.nii.gz").is_file()
+    assert (tmp_path / "pred" / "test_0" / "B.nii.gz").is_file()
