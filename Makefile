@@ -25,9 +25,15 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.torch
 
 install: $(VENV)/.installed
 
+# The main job end to end on the embedded phantom (~10 minutes on 2 CPU cores). Re-running it is quick:
+# the phantom is kept when present, and a finished training run is not trained again.
 demo: install
-	$(BIN)/clinseg phantom head-oar $(DEMO)/HeadOAR --cases 16 --test-cases 6 --seed 0
+	@test -f $(DEMO)/HeadOAR/dataset.json || $(BIN)/clinseg phantom head-oar $(DEMO)/HeadOAR --cases 16 --test-cases 6 --seed 0
 	$(BIN)/clinseg validate $(DEMO)/HeadOAR
+	$(BIN)/clinseg train $(DEMO)/HeadOAR --out $(DEMO)/run --preset cpu-demo
+	$(BIN)/clinseg predict $(DEMO)/run $(DEMO)/HeadOAR/imagesTs $(DEMO)/run/predictions --largest-component
+	$(BIN)/clinseg evaluate $(DEMO)/run/predictions $(DEMO)/HeadOAR --out $(DEMO)/run/evaluation
+	$(BIN)/clinseg report $(DEMO)/run
 
 test: install
 	$(PY) -m pytest

@@ -69,3 +69,15 @@ def test_to_index() -> None:
 def test_unknown_loss() -> None:
     with pytest.raises(ConfigError, match="unknown loss 'nope'; known: marginal_ce_dice, masked_bce"):
         create_loss("nope")
+
+
+def test_batch_dice_by_hand_and_absent_structures_left_to_bce() -> None:
+    # structure 0: reference 2 voxels; predictions p = 1 on both and on one background voxel (logit +-50)
+    target = torch.zeros(1, 2, 1, 1, 4)
+    target[0, 0, ..., :2] = 1
+    logits = torch.full((1, 2, 1, 1, 4), -50.0)
+    logits[0, 0, ..., :3] = 50.0
+    logits[0, 1, ..., 0] = 50.0  # structure 1 has no reference voxel in the batch: no Dice term
+    annotated = torch.tensor([[True, True]])
+    expected = 1 - (2 * 2) / (3 + 2)
+    assert masked_soft_dice(logits, target, annotated).item() == pytest.approx(expected, abs=1e-4)

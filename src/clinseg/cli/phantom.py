@@ -16,7 +16,7 @@ def phantom(
     cases: int = typer.Option(16, "--cases", min=1, help="Number of training cases."),
     test_cases: int = typer.Option(6, "--test-cases", min=0, help="Number of held-out test cases."),
     seed: int = typer.Option(0, "--seed", help="Random seed (the dataset is deterministic for a seed)."),
-    spacing: float = typer.Option(2.0, "--spacing", min=0.5, help="Isotropic voxel size in mm (1.0-4.0)."),
+    spacing: float = typer.Option(2.0, "--spacing", min=1.0, max=8.0, help="Isotropic voxel size in mm (1.0-8.0)."),
 ) -> None:
     """Generate a procedural phantom dataset with partial clinical-style delineations."""
     from clinseg.phantoms import generate_phantom

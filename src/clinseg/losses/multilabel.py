@@ -34,19 +34,24 @@ def masked_bce(logits: torch.Tensor, target: torch.Tensor, annotated: torch.Tens
 def masked_soft_dice(
     logits: torch.Tensor, target: torch.Tensor, annotated: torch.Tensor, smooth: float = 1e-5
 ) -> torch.Tensor:
-    """``mean_b sum_n c_{b,n} * (1 - softDice_{b,n}) / max(1, sum_n c_{b,n})`` on sigmoid probabilities.
+    """Masked *batch* soft Dice: ``mean_n (1 - softDice_n)`` over structures with reference voxels.
 
-    The Dice of each case and structure is computed over the patch; normalising by the number of annotated
-    structures keeps the term in [0, 1] whatever the completeness of the case.
+    For each structure the intersection and the volumes are summed over the cases of the batch that
+    delineate it (``c_{b,n} = 1``); the others contribute nothing. Structures without any reference voxel
+    among those cases are left to the cross-entropy: a per-patch Dice of an absent structure is ~0 for any
+    non-zero prediction, which would push every output towards zero (the usual reason to prefer batch Dice
+    on small patches, as nnU-Net does).
     """
     probs = torch.sigmoid(logits.float()).flatten(2)
     ref = target.float().flatten(2)
-    intersection = (probs * ref).sum(dim=2)
-    denominator = probs.sum(dim=2) + ref.sum(dim=2)
-    dice = (2 * intersection + smooth) / (denominator + smooth)
-    loss = torch.where(annotated, 1 - dice, torch.zeros_like(dice))
-    count = annotated.sum(dim=1).clamp(min=1).to(loss.dtype)
-    return (loss.sum(dim=1) / count).mean()
+    weight = annotated.to(probs.dtype)  # (B, N)
+    intersection = ((probs * ref).sum(dim=2) * weight).sum(dim=0)
+    volumes = ((probs.sum(dim=2) + ref.sum(dim=2)) * weight).sum(dim=0)
+    present = (ref.sum(dim=2) * weight).sum(dim=0) > 0
+    if not bool(present.any()):
+        return probs.sum() * 0.0
+    dice = (2 * intersection + smooth) / (volumes + smooth)
+    return (1 - dice[present]).mean()
 
 
 @register_loss("masked_bce")

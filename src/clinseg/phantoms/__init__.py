@@ -1,6 +1,11 @@
-"""Procedural datasets behind a registry: ``generate_phantom("head-oar", out, cases=16)``."""
+"""Procedural datasets behind a registry: ``generate_phantom("head-oar", out, cases=16)``.
 
-from clinseg.phantoms import head_oar as _head_oar  # noqa: F401  (registers)
-from clinseg.phantoms.registry import generate_phantom, list_phantoms, register_phantom
+Each phantom is one module registering its generator with :func:`register_phantom`; importing this
+package registers the built-in ones.
+"""
 
-__all__ = ["generate_phantom", "list_phantoms", "register_phantom"]
+from clinseg.phantoms import head_oar as _head_oar  # noqa: F401  (registers "head-oar")
+from clinseg.phantoms.head_oar import generate_head_oar
+from clinseg.phantoms.registry import generate_phantom, get_phantom, list_phantoms, register_phantom
+
+__all__ = ["generate_head_oar", "generate_phantom", "get_phantom", "list_phantoms", "register_phantom"]

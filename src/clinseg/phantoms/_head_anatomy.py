@@ -1,10 +1,14 @@
-"""Procedural anatomy of a head for T1-weighted MRI: tissues, the 11 OARs of seed 000 and a tumour.
+"""Procedural adult head anatomy for the head-and-neck OAR phantom (shapes only, no image I/O).
 
-Everything is defined in a *head frame* in millimetres — x towards the patient's left, y posterior,
-z superior (LPS, as ITK) — with the origin near the centre of the head. Left and right organs are defined
-as mirror images in that frame (x -> -x), so their masks mirror each other about the mid-sagittal plane
-and the two eyes look alike locally: only their position tells them apart (seed 000, Sec. 4, discusses
-exactly this ambiguity). Per-patient variation is drawn from a ``numpy.random.Generator``.
+The head is described in a canonical frame in mm, ``(x, y, z)`` = (patient left, posterior, superior),
+with the origin near the anterior commissure and the mid-sagittal plane at ``x = 0``. Positions follow
+adult averages (MNI-like, converted to LPS); sizes follow the brief: head ~150 x 190 x 200 mm, eye
+~24 mm, lens ~9 x 4 mm, chiasm ~13 x 8 x 4 mm, pituitary ~12 x 10 x 7 mm, optic nerve ~4 mm wide,
+cochlea ~8 x 6 x 5 mm, brainstem ~25 ml.
+
+Every left-sided organ is built once and its right twin is its mirror image (plus a tiny asymmetry), so a
+left and a right eye look the same locally and only their position in the head tells them apart — the
+ambiguity the seed study reports for contralateral OARs (seed section 4/5).
 """
 
 from __future__ import annotations
@@ -12,177 +16,363 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
-STRUCTURES: tuple[str, ...] = (
-    "Brainstem", "Pituitary", "OpticChiasm", "OpticNrv_L", "OpticNrv_R",
-    "Eye_L", "Eye_R", "Cochlea_L", "Cochlea_R", "Lens_L", "Lens_R",
+from clinseg.phantoms._shapes import (
+    Blob,
+    Ellipsoid,
+    Floored,
+    Folded,
+    Intersection,
+    PoseGrid,
+    Sulci,
+    Tube,
+    Union,
+    frame_along,
+    rotation_matrix,
 )
-#: Nominal T1 intensities (arbitrary units, white matter ~0.7, fat ~0.95, bone and air dark).
-T1 = {
-    "soft": 0.40, "fat": 0.92, "bone": 0.08, "csf": 0.14, "gm": 0.46, "wm": 0.72, "orbital_fat": 0.95,
-    "vitreous": 0.12, "sclera": 0.45, "lens": 0.58, "nerve": 0.62, "chiasm": 0.62, "pituitary": 0.56,
-    "brainstem": 0.60, "cochlea": 0.32, "tumour": 0.28, "tumour_rim": 0.55,
+
+#: The 11 OARs of the seed data set (section 2), TG-263 names, in label order.
+STRUCTURES: tuple[str, ...] = (
+    "Brainstem",
+    "Pituitary",
+    "OpticChiasm",
+    "OpticNrv_L",
+    "OpticNrv_R",
+    "Eye_L",
+    "Eye_R",
+    "Cochlea_L",
+    "Cochlea_R",
+    "Lens_L",
+    "Lens_R",
+)
+
+#: Left/right pairs (left name, right name).
+PAIRS: tuple[tuple[str, str], ...] = (
+    ("OpticNrv_L", "OpticNrv_R"),
+    ("Eye_L", "Eye_R"),
+    ("Cochlea_L", "Cochlea_R"),
+    ("Lens_L", "Lens_R"),
+)
+
+#: Mean T1-weighted signal per tissue (arbitrary units; seed section 2: 1.5 T T1 gradient echo).
+#: Fat bright, white > grey matter > CSF, cortical bone and air dark, vitreous dark, lens medium.
+T1_INTENSITY: dict[str, float] = {
+    "air": 8.0,
+    "skin": 420.0,
+    "fat": 880.0,
+    "muscle": 330.0,
+    "bone": 55.0,
+    "marrow": 420.0,
+    "csf": 130.0,
+    "gm": 430.0,
+    "deep_gm": 520.0,
+    "wm": 640.0,
+    "brainstem": 590.0,
+    "oedema": 340.0,
+    "tumour": 500.0,
+    "necrosis": 160.0,
+    "nerve": 560.0,
+    "pituitary": 540.0,
+    "neurohypophysis": 820.0,
+    "cochlea": 190.0,
+    "sclera": 300.0,
+    "vitreous": 105.0,
+    "lens": 470.0,
 }
 
 
 @dataclass(frozen=True)
-class Ellipsoid:
-    """Axis-aligned ellipsoid in the head frame: centre and semi-axes (x, y, z) in mm."""
+class Layer:
+    """Paint ``tissue`` where ``shape``'s signed distance is below ``grow`` mm (later layers on top)."""
 
-    centre: tuple[float, float, float]
-    semi: tuple[float, float, float]
-
-    def mirrored(self) -> Ellipsoid:
-        return Ellipsoid((-self.centre[0], self.centre[1], self.centre[2]), self.semi)
-
-    def grown(self, mm: float) -> Ellipsoid:
-        return Ellipsoid(self.centre, tuple(s + mm for s in self.semi))  # type: ignore[arg-type]
-
-    def inside(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-        (cx, cy, cz), (a, b, c) = self.centre, self.semi
-        return ((x - cx) / a) ** 2 + ((y - cy) / b) ** 2 + ((z - cz) / c) ** 2 <= 1.0
+    tissue: str
+    shape: object
+    grow: float = 0.0
 
 
 @dataclass(frozen=True)
-class Tube:
-    """A segment from ``start`` to ``end`` (mm) with ``radius``: an optic nerve."""
+class Tumour:
+    """The simulated tumour: its shape (canonical mm), T1 signal and a bounding sphere for the rule."""
 
-    start: tuple[float, float, float]
-    end: tuple[float, float, float]
+    shape: Blob
+    intensity: float
+    center: tuple[float, float, float]
     radius: float
 
-    def mirrored(self) -> Tube:
-        s, e = self.start, self.end
-        return Tube((-s[0], s[1], s[2]), (-e[0], e[1], e[2]), self.radius)
-
-    def inside(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-        a, b = np.asarray(self.start, np.float32), np.asarray(self.end, np.float32)
-        d = b - a
-        t = ((x - a[0]) * d[0] + (y - a[1]) * d[1] + (z - a[2]) * d[2]) / float(d @ d)
-        t = np.clip(t, 0.0, 1.0)
-        return (x - a[0] - t * d[0]) ** 2 + (y - a[1] - t * d[1]) ** 2 + (z - a[2] - t * d[2]) ** 2 <= self.radius**2
-
 
 @dataclass(frozen=True)
-class HeadAnatomy:
-    """One patient's anatomy in the head frame (left organs; right ones are their mirror images)."""
+class HeadModel:
+    """One patient's anatomy in the canonical frame.
 
-    head: Ellipsoid
-    brain: Ellipsoid
-    ventricle_l: Ellipsoid
-    skull_base: Ellipsoid
-    orbit_fat_l: Ellipsoid
-    eye_l: Ellipsoid
-    lens_l: Ellipsoid
-    nerve_l: Tube
-    chiasm: Ellipsoid
-    pituitary: Ellipsoid
-    brainstem: Ellipsoid
-    cochlea_l: Ellipsoid
-    tumour: Ellipsoid
-
-    def structures(self) -> dict[str, Ellipsoid | Tube]:
-        """The 11 OARs by TG-263 name."""
-        return {
-            "Brainstem": self.brainstem, "Pituitary": self.pituitary, "OpticChiasm": self.chiasm,
-            "OpticNrv_L": self.nerve_l, "OpticNrv_R": self.nerve_l.mirrored(),
-            "Eye_L": self.eye_l, "Eye_R": self.eye_l.mirrored(),
-            "Cochlea_L": self.cochlea_l, "Cochlea_R": self.cochlea_l.mirrored(),
-            "Lens_L": self.lens_l, "Lens_R": self.lens_l.mirrored(),
-        }
-
-
-def _jitter(e: Ellipsoid, rng: np.random.Generator, size: float = 0.1, shift: float = 1.5) -> Ellipsoid:
-    semi = tuple(float(s * rng.uniform(1 - size, 1 + size)) for s in e.semi)
-    centre = tuple(float(c + rng.normal(0, shift)) for c in e.centre)
-    return Ellipsoid(centre, semi)  # type: ignore[arg-type]
-
-
-def sample_anatomy(rng: np.random.Generator) -> HeadAnatomy:
-    """Draw one patient: nominal adult anatomy with per-organ size and position variation (mm)."""
-    brain = _jitter(Ellipsoid((0, 8, 35), (62, 80, 55)), rng, 0.05, 2.0)
-    eye = _jitter(Ellipsoid((32, -60, -12), (12, 12, 11.5)), rng, 0.06, 1.0)
-    ex, ey, ez = eye.centre
-    lens = Ellipsoid((ex, ey - eye.semi[1] * 0.7, ez), tuple(float(v * rng.uniform(0.9, 1.1)) for v in (4.5, 2.0, 4.5)))
-    chiasm = _jitter(Ellipsoid((0, -20, -19), (7, 4, 2.2)), rng, 0.1, 1.0)
-    chiasm = Ellipsoid((0.0, chiasm.centre[1], chiasm.centre[2]), chiasm.semi)  # on the midline
-    nerve = Tube((ex - 1.0, ey + eye.semi[1] - 0.5, ez),
-                 (chiasm.semi[0] - 1.0, chiasm.centre[1], chiasm.centre[2]), float(rng.uniform(2.0, 2.4)))
-    pituitary = _jitter(Ellipsoid((0, -10, -31), (5, 6, 3.5)), rng, 0.1, 1.0)
-    pituitary = Ellipsoid((0.0, pituitary.centre[1], pituitary.centre[2]), pituitary.semi)
-    brainstem = _jitter(Ellipsoid((0, 12, -38), (13, 13, 28)), rng, 0.08, 1.5)
-    brainstem = Ellipsoid((0.0, brainstem.centre[1], brainstem.centre[2]), brainstem.semi)
-    cochlea = _jitter(Ellipsoid((30, 12, -28), (3.5, 3.5, 3.0)), rng, 0.1, 1.0)
-    # tumour: somewhere in the brain (or just below it), 8-22 mm radius
-    while True:
-        c = np.array(brain.centre) + rng.uniform(-1, 1, 3) * np.array(brain.semi) * np.array([0.75, 0.8, 0.9])
-        c[2] -= 15
-        if Ellipsoid(brain.centre, tuple(s * 0.95 for s in brain.semi)).inside(*c):  # type: ignore[arg-type]
-            break
-    r = float(rng.uniform(8, 22))
-    tumour = Ellipsoid(tuple(float(v) for v in c), (r, r * rng.uniform(0.8, 1.2), r * rng.uniform(0.8, 1.2)))  # type: ignore[arg-type]
-    return HeadAnatomy(
-        head=_jitter(Ellipsoid((0, -4, -2), (74, 98, 86)), rng, 0.04, 1.0),
-        brain=brain,
-        ventricle_l=_jitter(Ellipsoid((9, 10, 40), (5, 22, 10)), rng, 0.15, 1.0),
-        skull_base=Ellipsoid((0, 8, -28), (46, 26, 10)),
-        orbit_fat_l=Ellipsoid((ex - 1, ey + 9, ez - 1), (16, 21, 14)),
-        eye_l=eye, lens_l=lens, nerve_l=nerve, chiasm=chiasm, pituitary=pituitary,
-        brainstem=brainstem, cochlea_l=cochlea, tumour=tumour,
-    )
-
-
-def smooth_noise(shape: tuple[int, ...], rng: np.random.Generator, cells: int = 6) -> np.ndarray:
-    """A smooth random field of ``shape`` (about unit variance), from a coarse grid upsampled cubically."""
-    coarse = rng.normal(size=(cells,) * len(shape)).astype(np.float32)
-    return ndimage.zoom(coarse, [s / cells for s in shape], order=3, mode="nearest")[tuple(slice(0, s) for s in shape)]
-
-
-def render(
-    anatomy: HeadAnatomy, x: np.ndarray, y: np.ndarray, z: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Paint the T1 image and the 11 OAR masks on head-frame coordinate grids ``x, y, z`` ``(Z, Y, X)``.
-
-    Returns the noise-free image (nominal intensities with tissue texture) and the clean masks.
+    Attributes
+    ----------
+    layers : tissues in painting order (later on top).
+    structures : the 11 OAR shapes by TG-263 name.
+    anchors : per OAR, ``(points (k, 3) mm, radius mm)`` summarising where it is (delineation rule).
+    tumour : the simulated tumour.
+    intensity : T1 signal per tissue for this patient (tumour included).
     """
-    shape = x.shape
-    a = anatomy
-    img = np.zeros(shape, np.float32)
-    texture = smooth_noise(shape, rng, 8)
 
-    def paint(mask: np.ndarray, value: float) -> None:
-        img[mask] = value
+    layers: tuple[Layer, ...]
+    structures: dict[str, object]
+    anchors: dict[str, tuple[np.ndarray, float]]
+    tumour: Tumour
+    intensity: dict[str, float]
 
-    head = a.head.inside(x, y, z)
-    paint(head, T1["fat"])
-    paint(a.head.grown(-5).inside(x, y, z), T1["soft"])
-    paint(a.brain.grown(8).inside(x, y, z) & head, T1["bone"])
-    paint(a.brain.grown(2).inside(x, y, z), T1["csf"])
-    brain = a.brain.inside(x, y, z)
-    wm = Ellipsoid(a.brain.centre, tuple(s * 0.8 for s in a.brain.semi)).inside(x, y, z)  # type: ignore[arg-type]
-    wm &= texture < 1.0  # irregular grey/white boundary
-    paint(brain, T1["gm"])
-    paint(brain & wm, T1["wm"])
-    paint(a.ventricle_l.inside(x, y, z) | a.ventricle_l.mirrored().inside(x, y, z), T1["csf"])
-    tumour = a.tumour.inside(x, y, z) & brain
-    paint(tumour, T1["tumour_rim"])
-    paint(a.tumour.grown(-2.5).inside(x, y, z) & brain, T1["tumour"])
-    paint(a.skull_base.inside(x, y, z), T1["bone"])
-    for side in (a.orbit_fat_l, a.orbit_fat_l.mirrored()):
-        paint(side.inside(x, y, z), T1["orbital_fat"])
 
-    structures = a.structures()
-    masks = {name: shape_.inside(x, y, z) for name, shape_ in structures.items()}
-    paint(masks["Brainstem"], T1["brainstem"])
-    paint(masks["Pituitary"], T1["pituitary"])
-    paint(masks["OpticNrv_L"] | masks["OpticNrv_R"], T1["nerve"])
-    paint(masks["OpticChiasm"], T1["chiasm"])
-    for side in ("L", "R"):
-        eye = structures[f"Eye_{side}"]
-        paint(masks[f"Eye_{side}"], T1["sclera"])
-        paint(eye.grown(-1.5).inside(x, y, z), T1["vitreous"])  # type: ignore[union-attr]
-        paint(masks[f"Lens_{side}"], T1["lens"])
-        paint(masks[f"Cochlea_{side}"], T1["cochlea"])
-    img *= 1.0 + 0.06 * smooth_noise(shape, rng, 10)  # tissue heterogeneity
-    return img, masks
+def _n(rng: np.random.Generator, sd: float, size: int | None = None) -> np.ndarray | float:
+    """Gaussian jitter clipped to 2.5 sd (no absurd outliers)."""
+    return np.clip(rng.normal(0.0, sd, size), -2.5 * sd, 2.5 * sd)
+
+
+def _brain_floor(h: np.ndarray):  # noqa: ANN202 - returns a closure
+    """Floor of the cerebrum ``z(x, y)``: anterior fossa over the orbits, deep middle fossa laterally."""
+
+    def floor(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        middle = 1 / (1 + np.exp(-(y + 18 * h[1]) / 3)) / (1 + np.exp(-(24 * h[1] - y) / 3))
+        lateral = 1 / (1 + np.exp(-(np.abs(x) - 22 * h[0]) / 3))
+        return (-14.0 - 30.0 * middle * lateral) * h[2]
+
+    return floor
+
+
+def sample_head(rng: np.random.Generator, tumour_rng: np.random.Generator) -> HeadModel:
+    """Draw one patient's head: per-organ size/position perturbations, ventricles, tumour, signals.
+
+    Parameters
+    ----------
+    rng : stream for the anatomy and tissue signals.
+    tumour_rng : stream for the tumour (location, size, shape, signal).
+
+    Returns
+    -------
+    HeadModel
+        Shapes in the canonical frame (mm). Pairs are mirror images up to ~0.3 mm / ~1 %.
+    """
+    h = 1.0 + _n(rng, 0.025, 3)  # head width, length, height factors
+
+    def p(x: float, y: float, z: float) -> tuple[float, float, float]:
+        return (x * h[0], y * h[1], z * h[2])
+
+    def add(a, b) -> tuple[float, float, float]:  # noqa: ANN001
+        return tuple(float(u + v) for u, v in zip(a, b))  # type: ignore[return-value]
+
+    def side_jitter(sd: float) -> tuple[np.ndarray, np.ndarray]:
+        """Shared offset for a pair and the small extra offset of the right side."""
+        return _n(rng, sd, 3), _n(rng, 0.25, 3)
+
+    # --- head, skull, brain -------------------------------------------------------------------------
+    cranium = Ellipsoid(p(0, 15, 8), tuple(np.multiply((72, 90, 82), h)))
+    occiput = Ellipsoid(p(0, 50, -40), tuple(np.multiply((60, 50, 45), h)))
+    face = Ellipsoid(p(0, -20, -40), tuple(np.multiply((60, 60, 44), h)))
+    nose = Tube((p(0, -69, -27), p(0, -74, -47)), (5.0, 8.0))
+    neck = Ellipsoid(p(0, 20, -85), tuple(np.multiply((55, 60, 45), h)))
+    head = Union((cranium, occiput, face, nose, neck))
+
+    cerebrum = Floored(Ellipsoid(p(0, 15, 2), tuple(np.multiply((58, 76, 72), h))), _brain_floor(h))
+    cerebellum = Ellipsoid(add(p(0, 60, -36), (0, *_n(rng, 1.5, 2))), tuple(np.multiply((46, 26, 21), h)))
+    bs_shift = (0.0, *_n(rng, 1.5, 2))
+    bs_scale = 1.0 + _n(rng, 0.06)
+    brainstem = Tube(
+        tuple(add(p(*q), bs_shift) for q in ((0, 19, -6), (0, 24, -15), (0, 28, -26), (0, 32, -42), (0, 35, -58))),
+        tuple(r * bs_scale for r in (10.0, 12.0, 13.0, 9.5, 8.5)),
+    )
+    cistern = Ellipsoid(p(0, 2, -17), (15.0, 13.0, 7.0))
+    envelope = Union((cerebrum, cerebellum, brainstem, cistern))
+    phase = tuple(rng.uniform(0, 2 * np.pi, 3))
+    folds = Folded(cerebrum, depth=5.5, amp=2.5, wavelength=float(rng.uniform(16, 20)), phase=phase)
+
+    v = 1.0 + _n(rng, 0.2)  # ventricle size (grows with age)
+    lat_vent = Ellipsoid(p(9, 6, 16), (24.0 * v**0.5, 5.5 * v, 7.0 * v), frame_along((0.12, 1.0, -0.1)))
+
+    # --- tumour (weak label "tumour"; drives which OARs are delineated) ---------------------------
+    tumour = _sample_tumour(tumour_rng, envelope, h)
+
+    # --- sella and pituitary, chiasm -------------------------------------------------------------
+    pit_c = add(p(0, 0, -26), (0, *_n(rng, 1.2, 2)))
+    pit_ax = tuple(np.multiply((6.0, 5.0, 3.5), 1.0 + _n(rng, 0.08, 3)))
+    pituitary = Ellipsoid(pit_c, pit_ax)
+    ch_c = add(p(0, -4, -14), (0, *_n(rng, 1.2, 2)))
+    ch_ax = tuple(np.multiply((6.5, 4.0, 2.0), 1.0 + _n(rng, 0.07, 3)))
+    chiasm = Ellipsoid(ch_c, ch_ax, rotation_matrix(float(-0.25 + _n(rng, 0.08)), 0.0, 0.0))
+
+    # --- left eye complex (orbit, muscles, globe, lens, optic nerve); right = mirror ------------------
+    eye_off, eye_asym = side_jitter(1.2)
+    r_eye = 11.7 * (1.0 + _n(rng, 0.025))
+    lens_r, lens_t = 4.5 * (1.0 + _n(rng, 0.06)), 2.0 * (1.0 + _n(rng, 0.08))
+    nerve_r = 2.0 * (1.0 + _n(rng, 0.06))
+    orbit_scale = 1.0 + _n(rng, 0.04)
+    coch_off, coch_asym = side_jitter(1.2)
+    coch_scale = 1.0 + _n(rng, 0.06, 3)
+
+    def eye_complex(off: np.ndarray, size: float) -> dict[str, object]:
+        ec = add(p(32, -55, -32), off)
+        axes = (r_eye * size, r_eye * 1.02 * size, r_eye * 0.98 * size)
+        globe = Ellipsoid(ec, axes)
+        lens = Ellipsoid(add(ec, (0, -axes[1] + 1.5 + lens_t, 0)), (lens_r * size, lens_t * size, lens_r * size))
+        orbit = Ellipsoid(add(p(22, -38, -30), off), (27 * orbit_scale, 15.5 * orbit_scale, 14.5 * orbit_scale),
+                          frame_along((20, -39, -6)))
+        apex = add(p(12, -17, -26), off * 0.5)
+        muscles = []
+        for ins in ((axes[0], 0), (-axes[0], 0), (0, axes[2]), (0, -axes[2])):
+            end = add(ec, (ins[0] * 0.95, -2.0, ins[1] * 0.95))
+            mid = add(apex, 0.6 * (np.subtract(end, apex)))
+            muscles.append(Tube((apex, mid, end), (1.2, 2.6, 1.4)))
+        chiasm_corner = add(ch_c, (0.6 * ch_ax[0], -0.7 * ch_ax[1], 0.0))
+        path = (add(ec, (0, axes[1] - 1.0, 0)), add(p(24, -30, -29), off * 0.6), add(p(13, -17, -25), off * 0.3),
+                chiasm_corner)
+        nerve = Tube(path, (nerve_r * size,) * 4)
+        sheath = Tube(path[:-1], (nerve_r * size + 1.2,) * 3)
+        return {"globe": globe, "vitreous": globe, "lens": lens, "orbit": orbit, "muscles": Union(tuple(muscles)),
+                "nerve": nerve, "sheath": sheath}
+
+    def ear(off: np.ndarray) -> dict[str, object]:
+        cc = add(p(34, 5, -37), off)
+        cochlea = Ellipsoid(cc, tuple(np.multiply((4.0, 3.0, 2.5), coch_scale)), frame_along((1.0, -1.0, 0.3)))
+        petrous = Ellipsoid(add(p(28, 8, -38), off * 0.5), (28.0, 11.0, 10.0), frame_along((-1.0, -1.0, 0.15)))
+        iac = Tube((p(11, 25, -36), add(cc, (-4.0, 5.0, 1.0))), (2.3, 1.8))
+        return {"cochlea": cochlea, "petrous": petrous, "iac": iac}
+
+    left_eye = eye_complex(eye_off, 1.0)
+    right_eye = {k: s.mirrored() for k, s in eye_complex(eye_off + eye_asym, 1.0 + float(_n(rng, 0.008))).items()}
+    left_ear = ear(coch_off)
+    right_ear = {k: s.mirrored() for k, s in ear(coch_off + coch_asym).items()}
+    # Each optic nerve ends on a chiasm corner; the chiasm is symmetric (x = 0, tilted about x) so the
+    # mirrored right nerve ends on its other corner.
+
+    def both(key: str, which: str = "eye") -> tuple[object, ...]:
+        pair = (left_eye, right_eye) if which == "eye" else (left_ear, right_ear)
+        return (pair[0][key], pair[1][key])
+
+    tracts = Union((Tube((add(ch_c, (0.6 * ch_ax[0], 0.7 * ch_ax[1], 0)), p(14, 12, -8)), (1.8, 1.8)),
+                    Tube((add(ch_c, (-0.6 * ch_ax[0], 0.7 * ch_ax[1], 0)), p(-14, 12, -8)), (1.8, 1.8))))
+    deep = Union((Ellipsoid(p(10, 14, 2), (8, 12, 7)), Ellipsoid(p(-10, 14, 2), (8, 12, 7)),
+                  Ellipsoid(p(22, -2, 4), (5, 12, 9)), Ellipsoid(p(-22, -2, 4), (5, 12, 9))))
+
+    bone_base = Union((
+        Ellipsoid(p(0, 12, -44), tuple(np.multiply((56, 52, 20), h))),  # skull base
+        Ellipsoid(p(0, 50, -40), tuple(np.multiply((55, 45, 40), h))),  # occipital bone / posterior fossa
+        Ellipsoid(p(0, -40, -54), tuple(np.multiply((42, 30, 14), h))),  # maxilla
+    ))
+    sinuses = Union((
+        Ellipsoid(p(0, -12, -40), (13.0, 11.0, 9.0)),  # sphenoid
+        Ellipsoid(p(0, -50, -50), (9.0, 20.0, 18.0)),  # nasal cavity
+        Ellipsoid(p(0, -42, -30), (8.0, 14.0, 9.0)),  # ethmoid cells
+        Ellipsoid(p(0, -62, -12), (10.0, 5.0, 6.0)),  # frontal sinus
+        Ellipsoid(p(26, -42, -56), (13.0, 15.0, 14.0)),  # maxillary sinuses
+        Ellipsoid(p(-26, -42, -56), (13.0, 15.0, 14.0)),
+    ))
+    t = tumour.shape
+    layers = (
+        Layer("skin", head),
+        Layer("fat", head, -2.0),
+        Layer("muscle", Union((face, neck, occiput)), -8.0),
+        Layer("bone", cranium, -6.0),
+        Layer("marrow", cranium, -8.5),
+        Layer("bone", envelope, 4.5),  # inner table
+        Layer("bone", bone_base),
+        Layer("air", sinuses),
+        Layer("csf", envelope, 2.5),
+        Layer("gm", cerebrum),
+        Layer("csf", Sulci(folds)),
+        Layer("wm", folds),
+        Layer("deep_gm", deep),
+        Layer("csf", Ellipsoid(p(0, 16, 56), (0.4, 78.0, 26.0))),  # interhemispheric fissure
+        Layer("wm", Ellipsoid(p(0, 10, 26), (9.0, 36.0, 4.0))),  # corpus callosum
+        Layer("gm", cerebellum),
+        Layer("wm", Ellipsoid(add(cerebellum.center, (0, -4, 2)), (28.0, 13.0, 10.0))),
+        Layer("csf", Union((lat_vent, lat_vent.mirrored(), Ellipsoid(p(0, 12, -1), (1.5, 10.0 * v**0.5, 7.0))))),
+        Layer("oedema", Intersection(t, cerebrum, grow=float(tumour_rng.uniform(0.0, 6.0)))),
+        Layer("tumour", Intersection(t, envelope)),
+        Layer("necrosis", Intersection(Blob(t.center, t.radius * float(tumour_rng.uniform(0.0, 0.55)), t.coefs),
+                                       envelope)),
+        Layer("csf", cistern),
+        Layer("bone", Union(both("orbit")), 2.5),
+        Layer("fat", Union(both("orbit"))),
+        Layer("muscle", Union(both("muscles"))),
+        Layer("csf", Union(both("sheath"))),
+        Layer("bone", Union(both("petrous", "ear"))),
+        Layer("csf", Union(both("iac", "ear"))),
+        Layer("cochlea", Union(both("cochlea", "ear"))),
+        Layer("bone", pituitary, 2.5),  # sella turcica
+        Layer("pituitary", pituitary),
+        Layer("neurohypophysis", Ellipsoid(add(pit_c, (0, 0.55 * pit_ax[1], 0.3)), (2.5, 1.5, 1.8))),
+        Layer("nerve", Tube((add(pit_c, (0, 1.0, pit_ax[2] - 0.5)), p(0, 2.5, -9)), (1.3, 1.6))),  # stalk
+        Layer("nerve", tracts),
+        Layer("nerve", chiasm),
+        Layer("nerve", Union(both("nerve"))),
+        Layer("brainstem", brainstem),
+        Layer("csf", Ellipsoid(p(0, 44.5, -32), (5.0, 2.5, 5.0))),  # fourth ventricle
+        Layer("sclera", Union(both("globe"))),
+        Layer("vitreous", Union(both("globe")), -1.2),
+        Layer("lens", Union(both("lens"))),
+    )
+    structures: dict[str, object] = {
+        "Brainstem": brainstem,
+        "Pituitary": pituitary,
+        "OpticChiasm": chiasm,
+        "OpticNrv_L": left_eye["nerve"],
+        "OpticNrv_R": right_eye["nerve"],
+        "Eye_L": left_eye["globe"],
+        "Eye_R": right_eye["globe"],
+        "Cochlea_L": left_ear["cochlea"],
+        "Cochlea_R": right_ear["cochlea"],
+        "Lens_L": left_eye["lens"],
+        "Lens_R": right_eye["lens"],
+    }
+    anchors = {name: _anchor(shape) for name, shape in structures.items()}
+    intensity = {k: v * float(1.0 + _n(rng, 0.04)) for k, v in T1_INTENSITY.items()}
+    intensity["tumour"] = tumour.intensity
+    intensity["necrosis"] = T1_INTENSITY["necrosis"] * float(tumour_rng.uniform(0.8, 1.6))
+    return HeadModel(layers, structures, anchors, tumour, intensity)
+
+
+def _anchor(shape: object) -> tuple[np.ndarray, float]:
+    """Centre-line points and a radius summarising an OAR for distance computations (mm)."""
+    if isinstance(shape, Tube):
+        return shape.sample(6), float(np.mean(shape.radii))
+    if isinstance(shape, Ellipsoid):
+        return np.asarray([shape.center], dtype=float), float(np.mean(shape.axes))
+    raise TypeError(f"no anchor for {type(shape).__name__}")
+
+
+def _sample_tumour(rng: np.random.Generator, envelope: object, h: np.ndarray) -> Tumour:
+    """A lump anywhere in the brain (centre >= 4 mm inside), radius 7-22 mm, own T1 signal."""
+    lo, hi = np.array([-52.0, -58.0, -50.0]) * h, np.array([52.0, 82.0, 66.0]) * h
+    for _ in range(1000):
+        c = rng.uniform(lo, hi)
+        if float(envelope.sd(*(np.array([v]) for v in c))[0]) < -4.0:  # type: ignore[attr-defined]
+            break
+    radius = float(rng.uniform(7.0, 22.0))
+    coefs = tuple(float(v) for v in rng.uniform(-0.12, 0.12, 9))
+    # Hypo- to hyperintense relative to grey matter (enhancing or haemorrhagic lesions are bright on T1).
+    signal = T1_INTENSITY["gm"] * float(rng.choice([rng.uniform(0.45, 0.8), rng.uniform(1.15, 1.7)]))
+    centre = tuple(float(v) for v in c)
+    return Tumour(Blob(centre, radius, coefs), signal, centre, radius)  # type: ignore[arg-type]
+
+
+def render_head(model: HeadModel, grid: PoseGrid) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Paint the tissues and cut the 11 OAR masks on ``grid``.
+
+    Each layer blends its tissue signal in with a one-voxel partial-volume ramp, so thin organs (optic
+    nerve, lens) keep a visible, smooth outline at 2 mm.
+
+    Returns
+    -------
+    image : ``(Z, Y, X)`` float32 noise-free T1 signal.
+    masks : TG-263 name -> ``(Z, Y, X)`` bool mask (voxel centres inside the organ; never empty).
+    """
+    image = np.full(grid.shape, model.intensity["air"], dtype=np.float32)
+    ramp = float(grid.spacing.mean()) / grid.scale
+    for layer in model.layers:
+        hit = grid.evaluate(layer.shape)
+        if hit is None:
+            continue
+        block, sd = hit
+        alpha = np.clip(0.5 - (sd - layer.grow) / ramp, 0.0, 1.0)
+        if not alpha.any():
+            continue
+        region = image[block]
+        region += alpha * (np.float32(model.intensity[layer.tissue]) - region)
+    masks = {name: grid.mask(shape) for name, shape in model.structures.items()}
+    return image, masks

@@ -286,7 +286,9 @@ class PoseGrid:
         self.rotation = np.eye(3) if rotation is None else np.asarray(rotation, dtype=float)
         self.translation = np.asarray(translation, dtype=float)
         self.scale = float(scale)
-        self.margin = (warp.max_displacement if warp is not None else 0.0) * self.scale + float(self.spacing.max())
+        # Blocks reach beyond a shape's bounding sphere by the warp, one voxel and 6 mm for layers that
+        # paint a grown shape (up to +4.5 mm) with a partial-volume ramp.
+        self.margin = (warp.max_displacement if warp is not None else 0.0) * self.scale + float(self.spacing.max()) + 6.0
         nz, ny, nx = self.shape
         w = [self.origin[i] + self.spacing[i] * np.arange(n) - self.translation[i] for i, n in enumerate((nx, ny, nz))]
         r = self.rotation
@@ -323,7 +325,11 @@ class PoseGrid:
         return (slice(lo[2], hi[2]), slice(lo[1], hi[1]), slice(lo[0], hi[0]))
 
     def evaluate(self, shape: object) -> tuple[tuple[slice, slice, slice], np.ndarray] | None:
-        """``(block, sd)``: the signed distance (mm, float32) of ``shape`` on its index block."""
+        """``(block, sd)``: the signed distance (mm, float32) of ``shape`` on its index block.
+
+        The parts of a :class:`Union` are evaluated only on their own blocks (``+inf`` elsewhere), so a
+        small part of a large union costs little. Results are cached per shape object.
+        """
         key = id(shape)
         hit = self._cache.get(key)
         if hit is not None and hit[2] is shape:
@@ -331,9 +337,24 @@ class PoseGrid:
         block = self.window(shape)
         if block is None:
             return None
-        sd = shape.sd(self.x[block], self.y[block], self.z[block]).astype(np.float32)  # type: ignore[attr-defined]
+        sd = self._sd_on(shape, block)
         self._cache[key] = (block, sd, shape)
         return block, sd
+
+    def _sd_on(self, shape: object, block: tuple[slice, slice, slice]) -> np.ndarray:
+        if not isinstance(shape, Union):
+            return shape.sd(self.x[block], self.y[block], self.z[block]).astype(np.float32, copy=False)  # type: ignore[attr-defined]
+        out = np.full(tuple(s.stop - s.start for s in block), np.inf, dtype=np.float32)
+        for part in shape.parts:
+            own = self.window(part)
+            if own is None:
+                continue
+            inter = tuple(slice(max(a.start, b.start), min(a.stop, b.stop)) for a, b in zip(own, block))
+            if any(s.stop <= s.start for s in inter):
+                continue
+            rel = tuple(slice(i.start - b.start, i.stop - b.start) for i, b in zip(inter, block))
+            np.minimum(out[rel], self._sd_on(part, inter), out=out[rel])  # type: ignore[arg-type]
+        return out
 
     def mask(self, shape: object, grow: float = 0.0) -> np.ndarray:
         """Full-grid boolean mask ``sd < grow``; never empty: falls back to the deepest voxel."""
@@ -359,7 +380,8 @@ class Sulci:
     level: float = 0.5
 
     def sd(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-        outer = -(self.folded.shape.sd(x, y, z) + self.depth)  # type: ignore[attr-defined]
+        inner = self.folded.shape.sd(x, y, z)  # type: ignore[attr-defined]
+        outer = np.maximum(-(inner + self.depth), inner)  # the outer shell of the shape
         # 8 mm per pattern unit turns the pattern threshold into an approximate distance.
         return np.maximum(outer, 8.0 * (self.level - self.folded.pattern(x, y, z)))
 

@@ -77,7 +77,8 @@ def restore(
         if optimizer is not None and payload.get("optimizer"):
             optimizer.load_state_dict(payload["optimizer"])
     except (RuntimeError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"{path}: checkpoint does not fit this model/config ({exc})") from exc
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"{path}: checkpoint does not fit this model/config ({detail} …)") from exc
     if "torch_rng" in payload:
         torch.set_rng_state(payload["torch_rng"])
     return payload["state"]

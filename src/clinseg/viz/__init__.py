@@ -1,5 +1,21 @@
 """Low-level visualisation shared by the layers above (phantom previews, run reports)."""
 
-from clinseg.viz.overlay import overlay_figure, save_figure
+from clinseg.viz.overlay import (
+    OverlayCase,
+    draw_overlay,
+    mask_centre,
+    overlay_figure,
+    overlay_grid,
+    save_figure,
+    structure_colors,
+)
 
-__all__ = ["overlay_figure", "save_figure"]
+__all__ = [
+    "OverlayCase",
+    "draw_overlay",
+    "mask_centre",
+    "overlay_figure",
+    "overlay_grid",
+    "save_figure",
+    "structure_colors",
+]
