@@ -11,7 +11,8 @@ Runs, each in its own subprocess so that its peak RSS (``VmHWM``) is honest:
     ``sliding_window_inference(x, patch, sw_batch_size=1, predictor=model, overlap=0.5, mode="gaussian")``
     then ``torch.sigmoid`` (what a MONAI tutorial does, with nnU-Net's Gaussian blending and overlap);
 (b) ``clinseg``: ``predict_probabilities(model, image, patch)`` with its defaults (overlap 0.5, Gaussian,
-    batch 4, bf16 autocast on the CPU, no mirroring, no window skipping);
+    batch 1 on the CPU, bf16 autocast, channels-last on the CPU, no mirroring, no window skipping);
+    ``--batch-size`` overrides the batch;
 (c) ``clinseg-skip``: the same with ``skip_background=--air`` (pure-air windows not run); information only.
 
 Prints wall time, voxels/s and peak RSS of each, the max |probability difference| to (a), and as the LAST
@@ -83,7 +84,8 @@ def _worker(args: argparse.Namespace) -> None:
         from clinseg.inference import predict_probabilities
 
         skip = args.air if args.worker == "clinseg-skip" else None
-        probs = predict_probabilities(model, image, patch, device="cpu", skip_background=skip)
+        probs = predict_probabilities(model, image, patch, device="cpu", skip_background=skip,
+                                      batch_size=args.batch_size)
     seconds = time.perf_counter() - start
     record = {"run": args.worker, "seconds": seconds, "peak_rss_gb": _peak_rss_gb(), "dtype": str(probs.dtype)}
     np.save(args.out, probs)
@@ -103,6 +105,7 @@ def main() -> None:
     parser.add_argument("--shape", type=int, nargs=3, default=[180, 256, 256], metavar=("Z", "Y", "X"))
     parser.add_argument("--patch", type=int, nargs="+", default=[128], help="one size (cubic) or Z Y X")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--batch-size", type=int, default=None, help="clinseg batch (default: its own)")
     parser.add_argument("--air", type=float, default=-0.8, help="skip_background value for run (c)")
     parser.add_argument("--runs", nargs="+", default=["monai", "clinseg", "clinseg-skip"],
                         choices=["monai", "clinseg", "clinseg-skip"])
@@ -126,6 +129,8 @@ def main() -> None:
             out = Path(tmp) / f"{run}.npy"
             cmd = [sys.executable, __file__, "--worker", run, "--out", str(out), "--shape", *map(str, args.shape),
                    "--patch", *map(str, args.patch), "--threads", str(args.threads), "--air", str(args.air)]
+            if args.batch_size:
+                cmd += ["--batch-size", str(args.batch_size)]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 sys.exit(f"{run} failed:\n{proc.stderr}")

@@ -81,3 +81,14 @@ def test_train_predict_evaluate_report(make_dataset, tmp_path: Path) -> None:
 def test_predict_rejects_missing_run(tmp_path: Path) -> None:
     result = runner.invoke(app, ["predict", str(tmp_path), str(tmp_path), str(tmp_path / "o")])
     assert result.exit_code == 1 and "not a clinseg run folder" in result.output
+
+
+def test_phantom_command_writes_a_valid_dataset(tmp_path: Path) -> None:
+    out = tmp_path / "ph"
+    result = runner.invoke(app, ["phantom", "head-oar", str(out), "--cases", "2", "--test-cases", "1",
+                                 "--spacing", "8"])
+    assert result.exit_code == 0, result.output
+    assert (out / "preview.png").is_file()
+    assert runner.invoke(app, ["validate", str(out)]).exit_code == 0
+    result = runner.invoke(app, ["phantom", "nope", str(tmp_path / "x")])
+    assert result.exit_code == 1 and "unknown phantom 'nope'" in result.output

@@ -94,10 +94,13 @@ def test_skip_background(activation: str) -> None:
     x[..., :12] = _image((1, 16, 16, 12))
     net = _tiny_net()
     full = predict_probabilities(net, x, (16, 16, 16), activation=activation, amp=False, device="cpu")
-    skip = predict_probabilities(net, x, (16, 16, 16), activation=activation, amp=False, device="cpu", skip_background=-1.0)
+    skip = predict_probabilities(
+        net, x, (16, 16, 16), activation=activation, amp=False, device="cpu", skip_background=-1.0
+    )
     np.testing.assert_array_equal(skip[..., :16], full[..., :16])  # covered by the same (run) windows
     background = np.zeros(3, np.float16) if activation == "sigmoid" else np.array([1, 0, 0], np.float16)
-    np.testing.assert_array_equal(skip[..., 24:], np.broadcast_to(background[:, None, None, None], skip[..., 24:].shape))
+    expected = np.broadcast_to(background[:, None, None, None], skip[..., 24:].shape)
+    np.testing.assert_array_equal(skip[..., 24:], expected)
 
 
 def test_all_windows_skipped_gives_background() -> None:
@@ -121,3 +124,18 @@ def test_invalid_patch_size_for_size_divisor() -> None:
         predict_probabilities(net, torch.zeros(1, 20, 20, 20), (18, 16, 16), device="cpu")
     with pytest.raises(ConfigError, match="overlap"):
         predict_probabilities(net, torch.zeros(1, 20, 20, 20), (16, 16, 16), overlap=1.0, device="cpu")
+
+
+def test_float32_slab_is_one_patch_thick(monkeypatch: pytest.MonkeyPatch) -> None:
+    import clinseg.inference.sliding_window as sw
+
+    shapes: list[tuple[int, ...]] = []
+    original = sw._RollingSlab.__init__
+
+    def spy(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        original(self, *args, **kwargs)
+        shapes.append(tuple(self.logits.shape))
+
+    monkeypatch.setattr(sw._RollingSlab, "__init__", spy)
+    predict_probabilities(_tiny_net(), _image((1, 48, 16, 24)), (8, 16, 16), batch_size=4, device="cpu")
+    assert shapes == [(8, 16, 24, 3)]  # (patch z, Y, X, classes), not the 48-slice volume

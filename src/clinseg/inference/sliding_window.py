@@ -118,6 +118,8 @@ def _forward(model: nn.Module, x: torch.Tensor, mirror_axes: Sequence[int]) -> t
 class _RollingSlab:
     """float32 sums of weighted logits and of weights over the z-range ``[base, base + depth)``.
 
+    The logits are held classes-last, ``(depth, Y, X, N)``: the layout in which a channels-last network
+    returns them, so adding a window is a contiguous pass (measured ~1.8x faster than classes-first).
     Finished slices are activated and written, as float16, into ``out`` (the unpadded volume, shifted by
     ``offset`` = the padding before each axis); voxels that no window reached keep ``out``'s background.
     """
@@ -128,14 +130,18 @@ class _RollingSlab:
     ) -> None:
         self.out, self.offset, self.activation = out, offset, activation
         self.depth, self.base = depth, 0
-        self.logits = torch.zeros((out.shape[0], depth, *plane), dtype=torch.float32, device=device)
+        self.logits = torch.zeros((depth, *plane, out.shape[0]), dtype=torch.float32, device=device)
         self.weights = torch.zeros((depth, *plane), dtype=torch.float32, device=device)
 
     def add(self, logits: torch.Tensor, weight: torch.Tensor, start: tuple[int, int, int]) -> None:
-        """Add one window's logits ``(N, pz, py, px)`` times ``weight`` at padded-volume ``start``."""
+        """Add one window's logits ``(N, pz, py, px)`` (any float dtype) times ``weight`` at ``start``.
+
+        ``start`` is in padded-volume voxels; the sum is float32 whatever the logits' dtype.
+        """
         z, y, x = start[0] - self.base, start[1], start[2]
         pz, py, px = weight.shape
-        self.logits[:, z : z + pz, y : y + py, x : x + px].addcmul_(logits, weight)
+        target = self.logits[z : z + pz, y : y + py, x : x + px]
+        target.addcmul_(logits.permute(1, 2, 3, 0), weight[..., None])
         self.weights[z : z + pz, y : y + py, x : x + px] += weight
 
     def advance(self, new_base: int) -> None:
@@ -147,9 +153,9 @@ class _RollingSlab:
         keep = self.depth - shift
         for i in range(0, max(keep, 0), shift):  # chunks of <= shift slices: source and target never overlap
             n = min(shift, keep - i)
-            self.logits[:, i : i + n] = self.logits[:, shift + i : shift + i + n]
+            self.logits[i : i + n] = self.logits[shift + i : shift + i + n]
             self.weights[i : i + n] = self.weights[shift + i : shift + i + n]
-        self.logits[:, max(keep, 0) :] = 0
+        self.logits[max(keep, 0) :] = 0
         self.weights[max(keep, 0) :] = 0
         self.base = new_base
 
@@ -164,14 +170,14 @@ class _RollingSlab:
                 continue
             sl = slice(z0 + oz - self.base, z1 + oz - self.base)
             w = self.weights[sl, oy : oy + size_y, ox : ox + size_x]
-            logits = self.logits[:, sl, oy : oy + size_y, ox : ox + size_x]
-            logits /= w.clamp(min=1e-12)
-            probs = torch.sigmoid_(logits) if self.activation == "sigmoid" else torch.softmax(logits, dim=0)
+            logits = self.logits[sl, oy : oy + size_y, ox : ox + size_x]  # (k, Y, X, N)
+            logits /= w.clamp(min=1e-12)[..., None]
+            probs = torch.sigmoid_(logits) if self.activation == "sigmoid" else torch.softmax(logits, dim=-1)
             covered = w > 0
-            probs *= covered
+            probs *= covered[..., None]
             if self.activation == "softmax":
-                probs[0] += ~covered  # not reached by any window (all skipped): background
-            self.out[:, z0:z1].copy_(probs)
+                probs[..., 0] += ~covered  # not reached by any window (all skipped): background
+            self.out[:, z0:z1].copy_(probs.permute(3, 0, 1, 2))
 
 
 def predict_probabilities(
@@ -180,7 +186,7 @@ def predict_probabilities(
     patch_size: tuple[int, int, int],
     *,
     overlap: float = 0.5,
-    batch_size: int = 4,
+    batch_size: int | None = None,
     activation: Activation = "sigmoid",
     mirror_axes: tuple[int, ...] = (),
     device: torch.device | str | None = None,
@@ -198,7 +204,9 @@ def predict_probabilities(
     patch_size : window ``(pz, py, px)`` in voxels; each a multiple of ``model.size_divisor`` (1 if absent).
         Axes shorter than the patch are zero-padded symmetrically (as MONAI does) and cropped back.
     overlap : fraction of a window shared with its neighbour, ``0 <= overlap < 1``.
-    batch_size : windows per forward pass.
+    batch_size : windows per forward pass; ``None`` = 4 on a GPU, 1 on the CPU, where batching does not
+        speed oneDNN up but multiplies the activations' memory (resfcn3d, 128³ windows, 2-core EPYC:
+        batch 4 was slower than batch 1 and raised the peak RSS from 1.1 to 1.7 GB).
     activation : ``"sigmoid"`` (independent, possibly overlapping labels) or ``"softmax"`` (exclusive
         classes, channel 0 = background), applied after blending the logits.
     mirror_axes : spatial axes (0 = Z, 1 = Y, 2 = X) for test-time mirroring: logits averaged over all
@@ -227,8 +235,12 @@ def predict_probabilities(
     img = torch.as_tensor(image).to(dtype=torch.float32)
     if img.ndim != 4:
         raise ConfigError(f"image must be (C, Z, Y, X), got shape {tuple(img.shape)}")
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if batch_size is None:
+        batch_size = 1 if device.type == "cpu" else 4
     patch = _check_arguments(model, patch_size, overlap, batch_size, activation, mirror_axes)
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
     size = tuple(int(s) for s in img.shape[1:])
     before = tuple(max(p - s, 0) // 2 for p, s in zip(patch, size))
@@ -269,7 +281,7 @@ def predict_probabilities(
                 slab.advance(batch[0][0])
                 with torch.autocast(device.type, enabled=False):
                     for s, window_logits in zip(batch, logits):
-                        slab.add(window_logits.float(), weight, s)  # one window at a time in float32
+                        slab.add(window_logits, weight, s)
                 advance()
             slab.advance(padded[0])  # type: ignore[union-attr]
     finally:
@@ -287,7 +299,9 @@ def _check_arguments(
     divisor = int(getattr(model, "size_divisor", 1))
     patch = tuple(int(p) for p in patch_size)
     if len(patch) != 3 or any(p <= 0 or p % divisor for p in patch):
-        raise ConfigError(f"patch_size {tuple(patch_size)} must be 3 positive multiples of the model's size_divisor {divisor}")
+        raise ConfigError(
+            f"patch_size {tuple(patch_size)} must be 3 positive multiples of the model's size_divisor {divisor}"
+        )
     if not 0 <= overlap < 1:
         raise ConfigError(f"overlap must be in [0, 1), got {overlap}")
     if batch_size < 1:
