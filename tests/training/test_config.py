@@ -38,7 +38,7 @@ def test_bad_values(values: dict, message: str) -> None:
 def test_resolved_fills_auto_values(make_dataset) -> None:
     spec = load_dataset(make_dataset()).spec
     cpu = TrainConfig().resolved(spec, "cpu")
-    assert cpu.label_mode == "multilabel" and cpu.loss == "masked_bce" and cpu.patch_size == [48, 48, 48]
+    assert cpu.label_mode == "multilabel" and cpu.loss == "masked_bce" and cpu.patch_size == [32, 32, 32]
     assert TrainConfig().resolved(spec, "cuda").patch_size == [64, 64, 64]
     assert TrainConfig(label_mode="multiclass").resolved(spec, "cpu").loss == "marginal_ce_dice"
 

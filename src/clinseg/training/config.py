@@ -27,7 +27,8 @@ class TrainConfig:
     model, model_kwargs : registered network name and its options (see ``clinseg.models.list_models``).
     label_mode : *auto* from dataset.json; ``multilabel`` (sigmoids, masked BCE) or ``multiclass``.
     loss, loss_kwargs : registered loss; *auto* = ``masked_bce`` (multilabel) / ``marginal_ce_dice``.
-    patch_size : cubic training patch ``(Z, Y, X)`` voxels; *auto* = 64³ on CUDA, 48³ on the CPU.
+    patch_size : cubic training patch ``(Z, Y, X)`` voxels; *auto* = 64³ on CUDA, 32³ on the CPU (small
+        patches keep one large organ from dominating every batch; see ``cpu-demo``).
     batch_size : patches per iteration (the seed study used 4).
     iterations : optimiser steps (the seed study used 15000).
     lr : Adam learning rate.
@@ -48,7 +49,7 @@ class TrainConfig:
         validation and as defaults for ``clinseg predict``.
     """
 
-    model: str = "resfcn3d"
+    model: str = "unet3d"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     label_mode: str = ""
     loss: str = ""
@@ -83,7 +84,7 @@ class TrainConfig:
             raise ConfigError(f"label_mode must be multilabel or multiclass, got {cfg.label_mode!r}")
         cfg.loss = cfg.loss or ("masked_bce" if cfg.label_mode == "multilabel" else "marginal_ce_dice")
         if not cfg.patch_size:
-            size = 64 if device_type == "cuda" else 48
+            size = 64 if device_type == "cuda" else 32
             cfg.patch_size = [size, size, size]
         if cfg.device == "auto":
             cfg.device = device_type
