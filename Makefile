@@ -36,7 +36,7 @@ demo: install
 	$(BIN)/clinseg report $(DEMO)/run
 
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -q
 
 bench: install
 	$(PY) bench/inference.py
