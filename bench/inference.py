@@ -1,6 +1,6 @@
 """Benchmark: clinseg's sliding-window inference vs MONAI's default pipeline on the same network and volume.
 
-Network: ``create_model("resfcn3d", 1, 11)`` (default widths, weights seeded with ``torch.manual_seed(0)``;
+Network: ``create_model(--model, 1, 11)`` (default ``resfcn3d``, the seed network; default widths, weights seeded with ``torch.manual_seed(0)``;
 weights do not change the speed). Volume: a synthetic 1 mm head, ``--shape Z Y X`` (default 180 256 256):
 an ellipsoid of soft tissue with a bone shell in air, intensities normalised like clipped CT
 (air about -1, bone about +1), Gaussian noise everywhere (air too), clipped to [-1, 1].
@@ -69,7 +69,7 @@ def _worker(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = create_model("resfcn3d", 1, 11).eval()
+    model = create_model(args.model, 1, 11).eval()
     image = head_volume(tuple(args.shape))
     patch = tuple(args.patch)
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -106,7 +106,7 @@ def _max_diff(path_a: Path, path_b: Path) -> float:
 def _run_worker(run: str, out: Path, args: argparse.Namespace) -> dict:
     """Run one pipeline in a fresh interpreter; its JSON record plus the load average before it."""
     cmd = [sys.executable, __file__, "--worker", run, "--out", str(out), "--shape", *map(str, args.shape),
-           "--patch", *map(str, args.patch), "--threads", str(args.threads), "--air", str(args.air)]
+           "--patch", *map(str, args.patch), "--threads", str(args.threads), "--air", str(args.air), "--model", args.model]
     if args.batch_size:
         cmd += ["--batch-size", str(args.batch_size)]
     load = os.getloadavg()[0]
@@ -118,6 +118,7 @@ def _run_worker(run: str, out: Path, args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="resfcn3d", help="registered network (resfcn3d, unet3d, dynunet)")
     parser.add_argument("--shape", type=int, nargs=3, default=[180, 256, 256], metavar=("Z", "Y", "X"))
     parser.add_argument("--patch", type=int, nargs="+", default=[128], help="one size (cubic) or Z Y X")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
