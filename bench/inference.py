@@ -1,9 +1,10 @@
 """Benchmark: clinseg's sliding-window inference vs MONAI's default pipeline on the same network and volume.
 
-Network: ``create_model(--model, 1, 11)`` (default ``resfcn3d``, the seed network; default widths, weights seeded with ``torch.manual_seed(0)``;
-weights do not change the speed). Volume: a synthetic 1 mm head, ``--shape Z Y X`` (default 180 256 256):
-an ellipsoid of soft tissue with a bone shell in air, intensities normalised like clipped CT
-(air about -1, bone about +1), Gaussian noise everywhere (air too), clipped to [-1, 1].
+Network: ``create_model(--model, 1, 11)`` (default ``resfcn3d``, the seed network; default widths,
+weights seeded with ``torch.manual_seed(0)``; weights do not change the speed). Volume: a synthetic 1 mm
+head, ``--shape Z Y X`` (default 180 256 256): an ellipsoid of soft tissue with a bone shell in air,
+intensities normalised like clipped CT (air about -1, bone about +1), Gaussian noise everywhere (air too),
+clipped to [-1, 1].
 
 Runs, each in its own subprocess so that its peak RSS (``VmHWM``) is honest:
 
@@ -11,7 +12,7 @@ Runs, each in its own subprocess so that its peak RSS (``VmHWM``) is honest:
     ``sliding_window_inference(x, patch, sw_batch_size=1, predictor=model, overlap=0.5, mode="gaussian")``
     then ``torch.sigmoid`` (what a MONAI tutorial does, with nnU-Net's Gaussian blending and overlap);
 (b) ``clinseg``: ``predict_probabilities(model, image, patch)`` with its defaults (overlap 0.5, Gaussian,
-    batch 1 on the CPU, bf16 autocast, channels-last on the CPU, no mirroring, no window skipping);
+    CPU batch of about 64³ voxels, bf16 autocast, channels-last on the CPU, no mirroring, no skipping);
     ``--batch-size`` overrides the batch;
 (c) ``clinseg-skip`` (only with ``--runs``): the same with ``skip_background=--air`` (pure-air windows
     not run); information only.
@@ -20,12 +21,16 @@ Prints wall and CPU time, voxels/s and peak RSS of each (the fastest of ``--repe
 shared machines), the max |probability difference| to (a), and as the LAST
 line ``speedup vs MONAI: <ratio>x, max |prob diff| <d>`` for (b) vs (a).
 
-Usage: ``python bench/inference.py [--shape 180 256 256] [--patch 128] [--threads N] [--repeat 1]``
+Patch: 128³ by default, an nnU-Net-like inference window for a 1 mm head; smaller windows (``--patch 64``,
+``--patch 32``) mean more windows and a larger lead for clinseg: see docs/benchmarks.md.
+
+Usage: ``python bench/inference.py [--shape 180 256 256] [--patch 128] [--model resfcn3d] [--repeat 1]``
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -83,14 +88,21 @@ def _worker(args: argparse.Namespace) -> None:
             probs = torch.sigmoid(logits)[0].numpy()
         del logits
     else:
-        from clinseg.inference import predict_probabilities
+        from clinseg.inference import predict_probabilities, window_starts
 
         skip = args.air if args.worker == "clinseg-skip" else None
+        grid = [window_starts(max(n, p), p, 0.5) for n, p in zip(args.shape, patch)]
+        windows = len(grid[0]) * len(grid[1]) * len(grid[2])
         probs = predict_probabilities(model, image, patch, device="cpu", skip_background=skip,
                                       batch_size=args.batch_size)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     record = {"run": args.worker, "seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_gb": _peak_rss_gb(),
-              "dtype": str(probs.dtype)}
+              "dtype": str(probs.dtype), "note": ""}
+    if args.worker == "clinseg-skip":  # counted after timing: how many windows were pure air
+        pz, py, px = patch
+        air = sum(not (image[:, z : z + pz, y : y + py, x : x + px] > args.air).any()
+                  for z, y, x in itertools.product(*grid))
+        record["note"] = f"  ({air} of {windows} windows skipped as air)"
     np.save(args.out, probs)
     print(json.dumps(record), flush=True)
 
@@ -106,7 +118,8 @@ def _max_diff(path_a: Path, path_b: Path) -> float:
 def _run_worker(run: str, out: Path, args: argparse.Namespace) -> dict:
     """Run one pipeline in a fresh interpreter; its JSON record plus the load average before it."""
     cmd = [sys.executable, __file__, "--worker", run, "--out", str(out), "--shape", *map(str, args.shape),
-           "--patch", *map(str, args.patch), "--threads", str(args.threads), "--air", str(args.air), "--model", args.model]
+           "--patch", *map(str, args.patch), "--threads", str(args.threads), "--air", str(args.air),
+           "--model", args.model]
     if args.batch_size:
         cmd += ["--batch-size", str(args.batch_size)]
     load = os.getloadavg()[0]
@@ -156,6 +169,7 @@ def main() -> None:
             if "monai" in results and run != "monai":
                 rec["diff"] = _max_diff(Path(tmp) / "monai.npy", Path(tmp) / f"{run}.npy")
                 line += f"  max |prob diff| vs monai {rec['diff']:.2e}"
+            line += rec["note"]
             print(line, flush=True)
         if "monai" in results and "clinseg" in results:
             speedup = results["monai"]["seconds"] / results["clinseg"]["seconds"]
