@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 DEMO ?= demo
 
-.PHONY: install demo test bench clean
+.PHONY: install demo study test bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ demo: install
 	$(BIN)/clinseg predict $(DEMO)/run $(DEMO)/HeadOAR/imagesTs $(DEMO)/run/predictions --largest-component
 	$(BIN)/clinseg evaluate $(DEMO)/run/predictions $(DEMO)/HeadOAR --out $(DEMO)/run/evaluation
 	$(BIN)/clinseg report $(DEMO)/run
+
+# The learning-curve study of seed 000 in small (12 networks: sizes 1, 3, 7 x concentrated/distributed x 2
+# repeats; ~1 hour on 2 CPU cores). Interrupt it at will: re-running resumes, finished runs are kept.
+study: install
+	@test -f $(DEMO)/HeadOAR-study/dataset.json || $(BIN)/clinseg phantom head-oar $(DEMO)/HeadOAR-study --cases 32 --test-cases 10 --seed 1
+	$(BIN)/clinseg study run examples/study-head-oar.yaml --out $(DEMO)/study
+	$(BIN)/clinseg study report $(DEMO)/study
 
 test: install
 	$(PY) -m pytest -q

@@ -97,3 +97,16 @@ def test_missing_folder_and_json(tmp_path: Path) -> None:
         load_dataset(tmp_path / "nope")
     with pytest.raises(DatasetError, match=r"dataset\.json: not found"):
         load_dataset(tmp_path)
+
+
+def test_keep_structures_turns_removed_delineations_into_missing_ones(make_dataset) -> None:
+    from clinseg.data.loading import keep_structures
+
+    dataset = load_dataset(make_dataset())
+    case = load_case(dataset.case("case_0"), dataset.spec)
+    kept = keep_structures(case, dataset.spec.structures, {"B"})
+    assert kept.annotated.tolist() == [False, True]
+    assert kept.target[0].sum() == 0 and np.array_equal(kept.target[1], case.target[1])
+    assert case.annotated.tolist() == [True, True] and case.target[0].sum() > 0  # input untouched
+    with pytest.raises(DatasetError, match="unknown structure"):
+        keep_structures(case, dataset.spec.structures, {"C"})

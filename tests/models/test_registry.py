@@ -31,7 +31,7 @@ def test_bad_option_and_bad_channels_raise_config_error() -> None:
 
 
 def test_register_and_create_a_new_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "_MODELS", dict(registry._MODELS))
+    monkeypatch.setattr(registry.MODELS, "_items", dict(registry.MODELS._items))
 
     @register_model("tiny_test_net")
     def tiny(in_channels: int, out_channels: int, width: int = 2) -> nn.Module:
@@ -43,5 +43,10 @@ def test_register_and_create_a_new_model(monkeypatch: pytest.MonkeyPatch) -> Non
     net = create_model("tiny_test_net", 2, 3, width=4)
     assert net(torch.zeros(1, 2, 5, 6, 7)).shape == (1, 3, 5, 6, 7)
     assert "tiny_test_net" in list_models()
+    register_model("tiny_test_net")(tiny)  # the same builder again (module imported twice): allowed
+
+    def other(in_channels: int, out_channels: int) -> nn.Module:
+        return tiny(in_channels, out_channels)
+
     with pytest.raises(ValueError, match="already registered"):
-        register_model("tiny_test_net")(tiny)
+        register_model("tiny_test_net")(other)

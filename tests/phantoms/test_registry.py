@@ -13,7 +13,7 @@ from clinseg.phantoms import registry
 
 @pytest.fixture
 def clean_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "_PHANTOMS", dict(registry._PHANTOMS))
+    monkeypatch.setattr(registry.PHANTOMS, "_items", dict(registry.PHANTOMS._items))
 
 
 def test_builtin_head_oar_is_registered() -> None:
@@ -46,5 +46,5 @@ def test_a_name_cannot_be_taken_twice(clean_registry: None) -> None:
     def other(out_dir: Path, **kw: object) -> Path:
         return out_dir
 
-    with pytest.raises(ConfigError, match="already registered"):
+    with pytest.raises(ValueError, match="already registered"):
         register_phantom("head-oar")(other)

@@ -1,11 +1,12 @@
 """Training end to end on a tiny dataset: checkpoints, exact resume after an interruption, safe loading."""
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
 
-from clinseg.errors import CheckpointError, DatasetError
+from clinseg.errors import CheckpointError, ConfigError, DatasetError
 from clinseg.training.checkpoint import load_checkpoint
 from clinseg.training.config import TrainConfig
 from clinseg.training.metrics_log import MetricsLog
@@ -107,3 +108,22 @@ def test_multiclass_mode_trains_and_predicts_label_map(make_dataset, tmp_path: P
     predict_folder(predictor, root / "imagesTs", tmp_path / "pred")
     assert (tmp_path / "pred" / "test_0.nii.gz").is_file()
     assert (tmp_path / "pred" / "test_0" / "B.nii.gz").is_file()
+
+
+def test_subset_restricts_cases_and_delineations(make_dataset, tmp_path: Path) -> None:
+    root = make_dataset(cases=4)
+    run = tmp_path / "sub"
+    cfg = TrainConfig(**TINY, val_ids=["case_3"], subset={"case_0": ["B"], "case_2": ["A", "B"]})
+    train(root, run, cfg, iterations=1)
+    split = json.loads((run / "split.json").read_text())
+    assert split == {"train": ["case_0", "case_2"], "validation": ["case_3"]}
+
+
+def test_subset_errors_name_the_problem(make_dataset, tmp_path: Path) -> None:
+    root = make_dataset(cases=4)
+    with pytest.raises(ConfigError, match=r"subset keeps \['B'\] in case_1, which does not delineate them"):
+        train(root, tmp_path / "a", TrainConfig(**TINY, val_ids=["case_3"], subset={"case_1": ["B"]}), iterations=1)
+    with pytest.raises(ConfigError, match=r"subset case\(s\) \['case_3'\] are not training cases outside"):
+        train(root, tmp_path / "b", TrainConfig(**TINY, val_ids=["case_3"], subset={"case_3": ["A"]}), iterations=1)
+    with pytest.raises(ConfigError, match=r"validation case\(s\) \['test_0'\]"):
+        train(root, tmp_path / "c", TrainConfig(**TINY, val_ids=["test_0"]), iterations=1)

@@ -7,6 +7,7 @@ import typer
 from clinseg import __version__
 from clinseg.cli._common import console, setup_logging
 from clinseg.cli.phantom import phantom
+from clinseg.cli.study import study_app
 from clinseg.cli.train import evaluate, predict, report, train
 from clinseg.cli.validate import validate
 
@@ -40,3 +41,4 @@ app.command("train")(train)
 app.command("predict")(predict)
 app.command("evaluate")(evaluate)
 app.command("report")(report)
+app.add_typer(study_app, name="study")

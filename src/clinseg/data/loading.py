@@ -6,6 +6,8 @@ not delineate, which the masked multi-label loss turns into a class weight c_n =
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -134,3 +136,19 @@ def load_case(
         target = np.zeros((spec.num_structures, *geometry.shape), dtype=np.uint8)
         annotated = np.zeros(spec.num_structures, dtype=bool)
     return CaseData(record.case_id, image, target, annotated, geometry)
+
+
+def keep_structures(case: CaseData, structures: Sequence[str], keep: Collection[str]) -> CaseData:
+    """A copy of ``case`` in which only the delineations of ``keep`` remain.
+
+    The others become *not delineated* (target zero, ``annotated`` False): exactly what a missing
+    delineation is, so a study can remove references without touching the files (seed 000, Sec. 3).
+    ``structures`` is the dataset's structure order (the rows of ``case.target``).
+    """
+    unknown = sorted(set(keep) - set(structures))
+    if unknown:
+        raise DatasetError(f"{case.case_id}: unknown structure(s) {unknown}")
+    mask = np.array([s in keep for s in structures], dtype=bool)
+    target = case.target * mask[:, None, None, None].astype(case.target.dtype)
+    return dataclasses.replace(case, target=target, annotated=case.annotated & mask)
+

@@ -17,28 +17,21 @@ from typing import Any
 
 import torch
 
-from clinseg.errors import ConfigError
+from clinseg.registry import Registry
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-_LOSSES: dict[str, Callable[..., LossFn]] = {}
+LOSSES: Registry[Callable[..., LossFn]] = Registry("loss")
 
 
 def register_loss(name: str) -> Callable[[Callable[..., LossFn]], Callable[..., LossFn]]:
     """Register a loss factory ``(**options) -> loss_fn`` under ``name``."""
-
-    def decorator(factory: Callable[..., LossFn]) -> Callable[..., LossFn]:
-        _LOSSES[name] = factory
-        return factory
-
-    return decorator
+    return LOSSES.register(name)
 
 
 def create_loss(name: str, **options: Any) -> LossFn:
     """Build the loss registered as ``name`` (raises :class:`ConfigError` listing known names)."""
-    if name not in _LOSSES:
-        raise ConfigError(f"unknown loss {name!r}; known: {', '.join(sorted(_LOSSES))}")
-    return _LOSSES[name](**options)
+    return LOSSES.get(name)(**options)
 
 
 def list_losses() -> list[str]:
-    return sorted(_LOSSES)
+    return LOSSES.names()

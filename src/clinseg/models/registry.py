@@ -22,11 +22,12 @@ from typing import Any, TypeVar
 from torch import nn
 
 from clinseg.errors import ConfigError
+from clinseg.registry import Registry
 
 ModelBuilder = Callable[..., nn.Module]
 _B = TypeVar("_B", bound=ModelBuilder)
 
-_MODELS: dict[str, ModelBuilder] = {}
+MODELS: Registry[ModelBuilder] = Registry("model")
 
 
 def register_model(name: str) -> Callable[[_B], _B]:
@@ -45,19 +46,12 @@ def register_model(name: str) -> Callable[[_B], _B]:
     ValueError
         When ``name`` is already taken (two modules registering the same name is a programming error).
     """
-
-    def decorator(builder: _B) -> _B:
-        if name in _MODELS:
-            raise ValueError(f"model name {name!r} is already registered (by {_MODELS[name].__module__})")
-        _MODELS[name] = builder
-        return builder
-
-    return decorator
+    return MODELS.register(name)  # type: ignore[return-value]
 
 
 def list_models() -> list[str]:
     """Names of all registered models, sorted."""
-    return sorted(_MODELS)
+    return MODELS.names()
 
 
 def create_model(name: str, in_channels: int, out_channels: int, **kwargs: Any) -> nn.Module:
@@ -86,13 +80,10 @@ def create_model(name: str, in_channels: int, out_channels: int, **kwargs: Any) 
     >>> net.size_divisor
     2
     """
-    if name not in _MODELS:
-        known = ", ".join(list_models()) or "(none registered)"
-        raise ConfigError(f"unknown model {name!r}; known models: {known}")
+    builder = MODELS.get(name)
     for label, value in (("in_channels", in_channels), ("out_channels", out_channels)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"model {name!r}: {label} must be a positive integer, got {value!r}")
-    builder = _MODELS[name]
     try:
         inspect.signature(builder).bind(in_channels, out_channels, **kwargs)
     except TypeError as exc:

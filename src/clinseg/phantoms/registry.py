@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from clinseg.errors import ConfigError
+from clinseg.registry import Registry
 
 
 class PhantomGenerator(Protocol):
@@ -36,7 +37,7 @@ class PhantomGenerator(Protocol):
     ) -> Path: ...
 
 
-_PHANTOMS: dict[str, PhantomGenerator] = {}
+PHANTOMS: Registry[PhantomGenerator] = Registry("phantom")
 
 
 def register_phantom(name: str) -> Callable[[PhantomGenerator], PhantomGenerator]:
@@ -44,27 +45,15 @@ def register_phantom(name: str) -> Callable[[PhantomGenerator], PhantomGenerator
 
     Raises
     ------
-    ConfigError
+    ValueError
         When another function is already registered under ``name``.
     """
-
-    def decorator(func: PhantomGenerator) -> PhantomGenerator:
-        known = _PHANTOMS.get(name)
-        same = known is not None and (
-            getattr(known, "__module__", None),
-            getattr(known, "__qualname__", None),
-        ) == (getattr(func, "__module__", None), getattr(func, "__qualname__", None))
-        if known is not None and not same:
-            raise ConfigError(f"phantom {name!r} is already registered by {known.__module__}")
-        _PHANTOMS[name] = func
-        return func
-
-    return decorator
+    return PHANTOMS.register(name)
 
 
 def list_phantoms() -> list[str]:
     """Names of the registered phantoms, sorted."""
-    return sorted(_PHANTOMS)
+    return PHANTOMS.names()
 
 
 def get_phantom(name: str) -> PhantomGenerator:
@@ -75,10 +64,7 @@ def get_phantom(name: str) -> PhantomGenerator:
     ConfigError
         For an unknown name; the message lists the known ones.
     """
-    try:
-        return _PHANTOMS[name]
-    except KeyError:
-        raise ConfigError(f"unknown phantom {name!r}; known: {', '.join(list_phantoms()) or '(none)'}") from None
+    return PHANTOMS.get(name)
 
 
 def generate_phantom(name: str, out_dir: str | os.PathLike[str], **options: Any) -> Path:

@@ -34,6 +34,9 @@ class TrainConfig:
     lr : Adam learning rate.
     foreground_fraction : share of patches centred on a delineated structure.
     val_cases : number of training cases held out for validation (complete cases preferred).
+    val_ids : the validation cases by id (overrides ``val_cases``); studies fix them for every run.
+    subset : training cases -> structures whose delineation is used (others count as not delineated,
+        c_n = 0); empty = every training case with all its delineations. Written by ``clinseg study``.
     val_every : validate every this many iterations; the best validation Dice is kept as ``best.pt``.
     patience : stop after this many validations without improvement (0 = never stop early).
     checkpoint_every : save ``last.pt`` every this many iterations (and on Ctrl-C / SIGTERM).
@@ -60,6 +63,8 @@ class TrainConfig:
     lr: float = 1e-3
     foreground_fraction: float = 0.5
     val_cases: int = 2
+    val_ids: list[str] = field(default_factory=list)
+    subset: dict[str, list[str]] = field(default_factory=dict)
     val_every: int = 250
     patience: int = 0
     checkpoint_every: int = 50

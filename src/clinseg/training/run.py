@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from clinseg.data.dataset import Dataset, load_dataset
-from clinseg.data.loading import CaseData, load_case
+from clinseg.data.loading import CaseData, keep_structures, load_case
 from clinseg.data.samplers import ClassAwarePatchSampler
 from clinseg.errors import CheckpointError, ConfigError, DatasetError
 from clinseg.io.atomic import write_text
@@ -51,6 +51,39 @@ def choose_validation(dataset: Dataset, count: int, seed: int) -> list[str]:
         raise ConfigError(f"{dataset.root}: {len(dataset.train)} training case(s) leave none for training "
                           f"after holding out {count} for validation (set val_cases lower)")
     return sorted(chosen)
+
+
+def _validation_ids(dataset: Dataset, cfg: TrainConfig) -> list[str]:
+    """``cfg.val_ids`` when given (each must be a training case), else ``cfg.val_cases`` chosen (seeded)."""
+    if not cfg.val_ids:
+        return choose_validation(dataset, cfg.val_cases, cfg.seed)
+    train_ids = {r.case_id for r in dataset.train}
+    unknown = sorted(set(cfg.val_ids) - train_ids)
+    if unknown:
+        raise ConfigError(f"{dataset.root}: validation case(s) {unknown} are not training cases")
+    return sorted(cfg.val_ids)
+
+
+def _kept_structures(dataset: Dataset, cfg: TrainConfig, val_ids: list[str]) -> dict[str, frozenset[str]]:
+    """Training case -> structures whose delineation is used (the case's own, cut to ``cfg.subset``)."""
+    pool = {r.case_id: r.annotated for r in dataset.train if r.case_id not in val_ids}
+    if not cfg.subset:
+        return pool
+    unknown = sorted(set(cfg.subset) - set(pool))
+    if unknown:
+        raise ConfigError(f"{dataset.root}: subset case(s) {unknown} are not training cases outside the "
+                          "validation set")
+    structures = set(dataset.spec.structures)
+    kept = {}
+    for case, names in cfg.subset.items():
+        if not set(names) <= structures:
+            raise ConfigError(f"{dataset.root}: subset of {case} names unknown structure(s) "
+                              f"{sorted(set(names) - structures)}")
+        missing = sorted(set(names) - pool[case])
+        if missing:
+            raise ConfigError(f"{dataset.root}: subset keeps {missing} in {case}, which does not delineate them")
+        kept[case] = frozenset(names)
+    return kept
 
 
 def output_channels(cfg: TrainConfig, num_structures: int) -> int:
@@ -140,10 +173,12 @@ def train(
     _write_run_info(run_dir, dataset)
     configure_threads(cfg.threads)
 
-    val_ids = choose_validation(dataset, cfg.val_cases, cfg.seed)
-    train_records = [r for r in dataset.train if r.case_id not in val_ids and r.annotated]
+    val_ids = _validation_ids(dataset, cfg)
+    kept = _kept_structures(dataset, cfg, val_ids)
+    train_records = [r for r in dataset.train if r.case_id in kept and kept[r.case_id]]
     if not train_records:
-        raise DatasetError(f"{dataset.root}: no training case has any delineation")
+        raise DatasetError(f"{dataset.root}: no training case has any delineation"
+                           + (" in the configured subset" if cfg.subset else ""))
     write_text(run_dir / "split.json", json.dumps(
         {"train": [r.case_id for r in train_records], "validation": val_ids}, indent=2))
 
@@ -151,7 +186,7 @@ def train(
         return [load_case(r, spec, normalization=cfg.normalization)  # type: ignore[arg-type]
                 for r in track(records, "loading cases")]
 
-    train_cases = load(train_records)
+    train_cases = [keep_structures(case, spec.structures, kept[case.case_id]) for case in load(train_records)]
     val_cases = load([dataset.case(c) for c in val_ids])
 
     model = build_model(cfg, spec.num_channels, spec.num_structures).to(device)

@@ -1,0 +1,84 @@
+"""``clinseg study run`` and ``clinseg study report``: learning-curve studies from a YAML specification."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from clinseg.cli._common import console, handle_errors
+
+study_app = typer.Typer(help="Learning-curve studies: many networks on sampled subsets, compared.",
+                        no_args_is_help=True)
+
+
+def _status_table(plan) -> Table:  # noqa: ANN001 - StudyPlan, imported lazily
+    from clinseg.studies.results import run_table
+
+    runs = run_table(plan)
+    table = Table(title=f"study {plan.spec.name}: {len(runs)} run(s)")
+    for column in ("arm", "mode", "size", "done", "failed", "pending", "mean s"):
+        table.add_column(column, justify="left" if column in ("arm", "mode") else "right")
+    for (arm, mode, size), group in runs.groupby(["arm", "mode", "size"], sort=False):
+        counts = group["status"].value_counts()
+        mean = group["seconds"].dropna().mean()
+        table.add_row(arm, mode, str(size), str(counts.get("done", 0)), str(counts.get("failed", 0)),
+                      str(counts.get("pending", 0)), "" if mean != mean else f"{mean:.0f}")
+    return table
+
+
+@study_app.command("run")
+@handle_errors
+def run(
+    spec: Path = typer.Argument(..., help="Study specification (YAML; see examples/study-head-oar.yaml)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Study folder (created; an existing study is resumed)."),
+    workers: int = typer.Option(None, "--workers", "-j", min=1, help="Parallel local runs (default: sized to "
+                                "the machine: one per GPU, or one per 4 CPU cores)."),
+    ray: str = typer.Option(None, "--ray", help="Run on Ray: an address, 'auto' (this cluster) or 'local'."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Run failed runs again."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Prepare the folder and subsets, list the runs, stop."),
+) -> None:
+    """Train, predict and evaluate every run of the grid; finished runs are never recomputed."""
+    from clinseg.studies.executors import pending_runs, run_local, run_ray
+    from clinseg.studies.plan import load_and_prepare
+
+    plan = load_and_prepare(spec, out)
+    todo = pending_runs(plan, retry_failed)
+    console.print(f"study [bold]{plan.spec.name}[/]: {len(plan.runs)} run(s), {len(todo)} to run "
+                  f"({len(plan.val_ids)} validation cases: {', '.join(plan.val_ids)})")
+    if dry_run:
+        console.print(_status_table(plan))
+        return
+    state = run_ray(plan, todo, ray, retry_failed=retry_failed) if ray else \
+        run_local(plan, todo, workers=workers, retry_failed=retry_failed)
+    console.print(_status_table(plan))
+    for outcome in state.failed:
+        console.print(f"[red]failed[/] {outcome.key.name}: {outcome.error} "
+                      f"(details: {plan.run_dir(outcome.key) / 'failed.json'}; rerun with --retry-failed)")
+    if state.failed:
+        raise typer.Exit(code=1)
+    console.print(f"next: [bold]clinseg study report {out}[/]")
+
+
+@study_app.command("report")
+@handle_errors
+def report(study: Path = typer.Argument(..., help="Study folder written by 'clinseg study run'.")) -> None:
+    """Aggregate the finished runs (results.csv) and write report.html with figures and statistics."""
+    from clinseg.studies.plan import open_study
+    from clinseg.studies.report import build_study_report
+    from clinseg.studies.results import write_results
+
+    plan = open_study(study)
+    results = write_results(plan)
+    console.print(_status_table(plan))
+    console.print(f"wrote [bold]{results}[/] and [bold]{build_study_report(study)}[/]")
+
+
+@study_app.command("status")
+@handle_errors
+def status(study: Path = typer.Argument(..., help="Study folder.")) -> None:
+    """Show done / failed / pending runs per arm, mode and size."""
+    from clinseg.studies.plan import open_study
+
+    console.print(_status_table(open_study(study)))

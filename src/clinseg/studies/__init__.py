@@ -1,0 +1,1 @@
+"""Learning-curve studies: spec, subsets, executors, aggregation and report."""
