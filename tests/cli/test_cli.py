@@ -92,3 +92,25 @@ def test_phantom_command_writes_a_valid_dataset(tmp_path: Path) -> None:
     assert runner.invoke(app, ["validate", str(out)]).exit_code == 0
     result = runner.invoke(app, ["phantom", "nope", str(tmp_path / "x")])
     assert result.exit_code == 1 and "unknown phantom 'nope'" in result.output
+
+
+def test_two_stage_train_and_cascade_predict(make_dataset, tmp_path: Path) -> None:
+    root = make_dataset()
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({
+        "model": "resfcn3d", "model_kwargs": {"features": [4, 4, 4], "blocks": 1}, "patch_size": [8, 8, 8],
+        "batch_size": 2, "val_cases": 1, "val_every": 1, "threads": 1,
+    }))
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(root), "--out", str(run), "--config", str(config), "-n", "1",
+                                 "--method", "two-stage", "--margin", "3", "--jitter", "1,4"])
+    assert result.exit_code == 0, result.output
+    assert "localiser: 1 iterations" in result.output and "organ: 1 iterations" in result.output
+    assert yaml.safe_load((run / "organ" / "config.yaml").read_text())["sampler_kwargs"] == {"margin": 3,
+                                                                                          "jitter": [1, 4]}
+    result = runner.invoke(app, ["predict", str(run), str(root / "imagesTs"), str(tmp_path / "pred")])
+    assert result.exit_code == 0, result.output
+    assert read_geometry(tmp_path / "pred" / "test_0" / "B.nii.gz") == read_geometry(
+        root / "imagesTs" / "test_0_0000.nii.gz")
+    result = runner.invoke(app, ["train", str(root), "--out", str(tmp_path / "x"), "--margin", "3", "-n", "1"])
+    assert result.exit_code == 1 and "method 'single' takes no option(s) ['margin']" in result.output

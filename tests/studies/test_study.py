@@ -148,3 +148,26 @@ def test_ray_executor_runs_a_two_run_grid_on_a_local_instance(write_spec, tmp_pa
     assert (state.done, len(state.failed)) == (2, 0), [o.error for o in state.failed]
     assert all(plan.status(k) == "done" for k in plan.runs)
     assert len(collect_results(open_study(tmp_path / "S"))) == 4
+
+
+def test_localisation_arms_run_and_record_measures(write_spec, tmp_path: Path) -> None:
+    arms = [{"name": "baseline", "method": "baseline"},
+            {"name": "two-stage", "method": "two-stage", "options": {"margin": 2}},
+            {"name": "gt", "method": "gt-localised", "options": {"margin": 2, "organ_from": "two-stage"}}]
+    study = tmp_path / "S"
+    plan = load_and_prepare(write_spec(arms=arms, modes=["patients"], sizes=[3], base={**TINY_BASE,
+                                                                                      "val_every": 1}), study)
+    for key in plan.runs:
+        outcome = execute_run(study, key, threads=1)
+        assert outcome.status == "done", outcome.error
+    runs = {k.arm: plan.run_dir(k) for k in plan.runs}
+    two = json.loads((runs["two-stage"] / "measures.json").read_text())
+    assert set(two["networks"]) == {"localiser", "organ"}
+    assert 0 <= two["voxels_segmented_fraction"] <= 2 and two["inference_seconds_per_case"] > 0
+    gt = json.loads((runs["gt"] / "measures.json").read_text())
+    assert gt["networks"]["organ"]["iterations"] == 2
+    assert not (runs["gt"] / "organ").exists()  # the two-stage arm's organ network was reused
+    base = json.loads((runs["baseline"] / "measures.json").read_text())
+    assert base["networks"]["network"]["validations"] == 2
+    results = collect_results(open_study(study))
+    assert sorted(results["arm"].unique()) == ["baseline", "gt", "two-stage"]

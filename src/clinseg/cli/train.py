@@ -9,6 +9,16 @@ import typer
 from clinseg.cli._common import console, handle_errors
 
 
+def _int_pair(text: str, option: str) -> list[int]:
+    from clinseg.errors import ConfigError
+
+    try:
+        low, high = (int(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(f"{option} takes two integers LOW,HIGH (e.g. 5,25), got {text!r}") from None
+    return [low, high]
+
+
 @handle_errors
 def train(
     dataset: Path = typer.Argument(..., help="Dataset folder (clinseg or nnU-Net v2 layout)."),
@@ -19,18 +29,26 @@ def train(
     device: str = typer.Option(None, "--device", help="auto | cpu | cuda (default: auto)."),
     model: str = typer.Option(None, "--model", help="Network: resfcn3d, unet3d or dynunet."),
     seed: int = typer.Option(None, "--seed", help="Random seed."),
+    method: str = typer.Option("single", "--method", help="single (one network) or two-stage (localisation "
+                               "network + organ network on padded crops, predicted as a cascade)."),
+    margin: int = typer.Option(None, "--margin", min=0, help="two-stage: context voxels around each organ (15)."),
+    jitter: str = typer.Option(None, "--jitter", metavar="LOW,HIGH", help="two-stage: draw the organ "
+                               "network's training margin per side in [LOW, HIGH] instead of --margin."),
+    fallback: Path = typer.Option(None, "--fallback", help="two-stage: single-stage run that segments organs "
+                                  "the localiser misses (default: report them as not found)."),
 ) -> None:
     """Train a segmentation network on a dataset; resumes exactly where an interrupted run stopped."""
     from clinseg.training.config import TrainConfig, config_from_dict, load_config
-    from clinseg.training.run import train as run_training
+    from clinseg.training.methods import run_method
 
     cfg = load_config(config) if config else (config_from_dict({"preset": preset}) if preset else TrainConfig())
     for name, value in (("device", device), ("model", model), ("seed", seed)):
         if value is not None:
             setattr(cfg, name, value)
-    state = run_training(dataset, out, cfg, iterations=iterations)
-    console.print(f"trained {state.iteration} iterations; best validation Dice "
-                  f"{state.best_score:.3f} (iteration {state.best_iteration}); run: [bold]{out}[/]")
+    summary = run_method(method, dataset, out, cfg, iterations, margin=margin,
+                         jitter=_int_pair(jitter, "--jitter") if jitter else None,
+                         fallback=str(fallback) if fallback else None)
+    console.print(f"{summary}; run: [bold]{out}[/]")
 
 
 @handle_errors
@@ -45,9 +63,10 @@ def predict(
                                            help="Keep the largest connected component per structure."),
 ) -> None:
     """Segment every case of a folder with a trained run."""
-    from clinseg.inference.predictor import Predictor, predict_folder
+    from clinseg.inference.cascade import load_predictor
+    from clinseg.inference.predictor import predict_folder
 
-    predictor = Predictor.from_run(run, checkpoint, device)
+    predictor = load_predictor(run, checkpoint, device)
     options: dict[str, object] = {"largest_component": largest_component}
     if tta:
         options["mirror_axes"] = (0, 1)  # not X: mirroring left-right would swap lateral structures

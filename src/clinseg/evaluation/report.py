@@ -4,7 +4,6 @@ best, median and worst test cases. One self-contained file (figures embedded as 
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 from pathlib import Path
@@ -14,26 +13,18 @@ import pandas as pd
 from clinseg.data.dataset import load_dataset
 from clinseg.data.loading import load_targets
 from clinseg.errors import CheckpointError
+from clinseg.evaluation.html import STYLE, img_tag
 from clinseg.evaluation.plots import figure_png, metric_boxplot, training_curves
 from clinseg.io.atomic import write_text
 from clinseg.io.image import read_image
 from clinseg.training.metrics_log import MetricsLog
 from clinseg.viz.overlay import overlay_figure
 
-_STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
-table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
-th{background:#f3f3f3}td:first-child{text-align:left}img{max-width:100%}h2{margin-top:1.6em}
-.muted{color:#777}"""
-
-
-def _img(png: bytes, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-
 
 def _summary_html(summary: pd.DataFrame) -> str:
     rows = []
     for _, r in summary.iterrows():
-        def cell(metric: str, digits: int) -> str:
+        def cell(metric: str, digits: int, r: pd.Series = r) -> str:
             mean, lo, hi = r.get(f"{metric}_mean"), r.get(f"{metric}_ci_low"), r.get(f"{metric}_ci_high")
             if pd.isna(mean):
                 return "n/a"
@@ -66,7 +57,7 @@ def _case_overlays(run_dir: Path, metrics: pd.DataFrame, dataset_dir: Path) -> s
         ref_png = figure_png(overlay_figure(image.array, ref, spacing, title=f"{case}: reference"))
         pred_png = figure_png(overlay_figure(image.array, pred, spacing, title=f"{case}: prediction"))
         parts.append(f"<h3>{label}: {html.escape(case)} (mean Dice {scored[case]:.3f})</h3>"
-                     f"{_img(ref_png, 'reference')}{_img(pred_png, 'prediction')}")
+                     f"{img_tag(ref_png, 'reference')}{img_tag(pred_png, 'prediction')}")
     return "".join(parts)
 
 
@@ -87,7 +78,7 @@ def build_report(run_dir: str | Path) -> Path:
         note = f"{len(records)} iterations, {total / 60:.1f} min of training steps"
         if best:
             note += f"; best validation Dice {best['val_dice']:.3f} at iteration {best['iteration']}"
-        sections.append(f"<p>{note}</p>{_img(figure_png(training_curves(records)), 'training curves')}")
+        sections.append(f"<p>{note}</p>{img_tag(figure_png(training_curves(records)), 'training curves')}")
     else:
         sections.append("<p class=muted>No training log.</p>")
     sections.append(f"<h2>Configuration</h2><pre>{html.escape((run_dir / 'config.yaml').read_text())}</pre>")
@@ -96,14 +87,14 @@ def build_report(run_dir: str | Path) -> Path:
         metrics = pd.read_csv(eval_dir / "metrics.csv")
         summary = pd.read_csv(eval_dir / "summary.csv")
         sections.append("<h2>Test-set evaluation</h2>" + _summary_html(summary))
-        sections.append(_img(figure_png(metric_boxplot(metrics, "dice")), "Dice box plot"))
-        sections.append(_img(figure_png(metric_boxplot(metrics, "hd95")), "HD95 box plot"))
+        sections.append(img_tag(figure_png(metric_boxplot(metrics, "dice")), "Dice box plot"))
+        sections.append(img_tag(figure_png(metric_boxplot(metrics, "hd95")), "HD95 box plot"))
         if info.get("dataset") and Path(info["dataset"]).is_dir():
             sections.append("<h2>Cases</h2>" + _case_overlays(run_dir, metrics, Path(info["dataset"])))
     else:
         sections.append("<p class=muted>Not evaluated yet (clinseg evaluate … --out RUN/evaluation).</p>")
     page = f"<!doctype html><html><head><meta charset=utf-8><title>clinseg {html.escape(run_dir.name)}</title>" \
-           f"<style>{_STYLE}</style></head><body>{''.join(sections)}</body></html>"
+           f"<style>{STYLE}</style></head><body>{''.join(sections)}</body></html>"
     out = run_dir / "report.html"
     write_text(out, page)
     return out

@@ -13,16 +13,19 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from clinseg.data.dataset import CaseRecord
 from clinseg.data.loading import load_image
+from clinseg.data.resize import lowres_shape, resize_image, resize_masks
 from clinseg.errors import CheckpointError, DatasetError
 from clinseg.inference.postprocess import keep_largest_components, threshold, to_label_map
 from clinseg.inference.sliding_window import predict_probabilities
@@ -79,9 +82,17 @@ class Predictor:
         return "sigmoid" if self.config.label_mode == "multilabel" else "softmax"
 
     def predict(self, image: np.ndarray, *, mirror_axes: Sequence[int] | None = None,
-                largest_component: bool | None = None) -> np.ndarray:
-        """Segment a normalised ``(C, Z, Y, X)`` image; returns ``(N, Z, Y, X)`` uint8 masks."""
+                largest_component: bool | None = None, native_grid: bool = False) -> np.ndarray:
+        """Segment a normalised ``(C, Z, Y, X)`` image; returns ``(N, Z, Y, X)`` uint8 masks.
+
+        A run trained on a resampled grid (``config.resample``) segments the image on that grid; its masks
+        are returned on the input grid unless ``native_grid`` (the localisation stage of a cascade uses them
+        on its own grid).
+        """
         cfg = self.config
+        full_shape = image.shape[1:]
+        if cfg.resample:
+            image = resize_image(image, lowres_shape(full_shape, cfg.resample))
         probs = predict_probabilities(
             self.model, image, tuple(cfg.patch_size), overlap=cfg.overlap, activation=self.activation,
             mirror_axes=tuple(cfg.mirror_axes if mirror_axes is None else mirror_axes), device=self.device,
@@ -91,6 +102,8 @@ class Predictor:
         lcc = cfg.largest_component if largest_component is None else largest_component
         if lcc:
             masks = keep_largest_components(masks, [True] * masks.shape[0])
+        if cfg.resample and not native_grid:
+            masks = resize_masks(masks, full_shape)
         return masks
 
 
@@ -140,14 +153,23 @@ def write_case(out_dir: Path, case: str, masks: np.ndarray, structures: Sequence
         write_image(labels, geometry, out_dir / f"{case}.nii.gz")
 
 
-def predict_folder(predictor: Predictor, input_dir: str | Path, out_dir: str | Path, **options: object) -> list[str]:
-    """Predict every case of ``input_dir`` into ``out_dir`` with a progress bar; returns the case ids."""
+def predict_folder(predictor: Predictor, input_dir: str | Path, out_dir: str | Path, *,
+                   case_options: Callable[[str], dict[str, Any]] | None = None,
+                   on_case: Callable[[str, float], None] | None = None, **options: object) -> list[str]:
+    """Predict every case of ``input_dir`` into ``out_dir`` with a progress bar; returns the case ids.
+
+    ``options`` go to ``predictor.predict`` for every case, ``case_options(case)`` adds per-case ones (e.g.
+    ground-truth boxes); ``on_case(case, seconds)`` is called after each case with its prediction time.
+    """
     cases = find_cases(input_dir, len(predictor.channels))
     out_dir = Path(out_dir)
     for case, files in track(list(cases.items()), "predicting"):
         record = CaseRecord(case, "test", tuple(files), None, {}, frozenset())
         image, geometry = load_image(record, predictor.config.normalization)  # type: ignore[arg-type]
-        masks = predictor.predict(image, **options)  # type: ignore[arg-type]
+        start = time.perf_counter()
+        masks = predictor.predict(image, **options, **(case_options(case) if case_options else {}))  # type: ignore[arg-type]
+        if on_case is not None:
+            on_case(case, time.perf_counter() - start)
         write_case(out_dir, case, masks, predictor.structures, geometry,
                    label_map=predictor.config.label_mode == "multiclass")
     return list(cases)

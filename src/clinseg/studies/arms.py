@@ -11,11 +11,16 @@ method (restoration pretraining, localise-to-segment …) plugs in as one module
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from clinseg.errors import ConfigError
+from clinseg.io.atomic import write_text
 from clinseg.registry import Registry
 from clinseg.training.config import TrainConfig
 
@@ -53,7 +58,39 @@ def register_arm_method(name: str) -> Callable[[ArmMethod], ArmMethod]:
     return ARM_METHODS.register(name)
 
 
+class _CaseTimer:
+    """Collects prediction seconds (and cascade voxel counts) per test case for ``measures.json``."""
+
+    def __init__(self, predictor: Any) -> None:
+        self.predictor = predictor
+        self.seconds: list[float] = []
+        self.voxel_fraction: list[float] = []
+
+    def __call__(self, case: str, seconds: float) -> None:
+        self.seconds.append(seconds)
+        report = getattr(self.predictor, "last_report", None)
+        if report is not None and report.voxels_total:
+            self.voxel_fraction.append(report.voxels_segmented / report.voxels_total)
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"inference_seconds_per_case": round(float(np.mean(self.seconds)), 3)
+                               if self.seconds else None}
+        if self.voxel_fraction:
+            out["voxels_segmented_fraction"] = round(float(np.mean(self.voxel_fraction)), 4)
+        return out
+
+
+def write_measures(context: ArmContext, networks: dict[str, Path], timer: _CaseTimer) -> None:
+    """``RUN/measures.json``: training measures of each network and inference time per test case."""
+    from clinseg.training.measures import training_measures
+
+    record = {"networks": {name: training_measures(path).to_dict() for name, path in networks.items()},
+              **timer.summary()}
+    write_text(context.run_dir / "measures.json", json.dumps(record, indent=2))
+
+
 @register_arm_method("segment")
+@register_arm_method("baseline")
 def segment(context: ArmContext) -> None:
     """Train one network on the subset (resuming if interrupted), then segment the test images."""
     from clinseg.inference.predictor import Predictor, predict_folder
@@ -61,5 +98,71 @@ def segment(context: ArmContext) -> None:
 
     train(context.dataset_dir, context.run_dir, context.config)
     predictor = Predictor.from_run(context.run_dir, "best", context.config.device)
+    timer = _CaseTimer(predictor)
     predict_folder(predictor, context.test_images, context.predictions_dir,
-                   largest_component=context.largest_component)
+                   largest_component=context.largest_component, on_case=timer)
+    write_measures(context, {"network": context.run_dir}, timer)
+
+
+def _two_stage_options(context: ArmContext) -> Any:
+    from clinseg.training.two_stage import TwoStageOptions
+
+    allowed = {"margin", "jitter", "lowres"}
+    unknown = sorted(set(context.options) - allowed - {"organ_from"})
+    if unknown:
+        raise ConfigError(f"arm options {unknown} unknown; two-stage arms take {sorted(allowed)}")
+    return TwoStageOptions(**{k: v for k, v in context.options.items() if k in allowed})
+
+
+@register_arm_method("two-stage")
+def two_stage(context: ArmContext) -> None:
+    """Seed 003's cascade: localisation network on the low-resolution grid + organ network on crops."""
+    from clinseg.inference.cascade import CascadePredictor
+    from clinseg.inference.predictor import predict_folder
+    from clinseg.training.two_stage import train_two_stage
+
+    train_two_stage(context.dataset_dir, context.run_dir, context.config, _two_stage_options(context))
+    predictor = CascadePredictor.from_run(context.run_dir, "best", context.config.device)
+    timer = _CaseTimer(predictor)
+    predict_folder(predictor, context.test_images, context.predictions_dir,
+                   largest_component=context.largest_component, on_case=timer)
+    write_measures(context, {"localiser": context.run_dir / "localiser", "organ": context.run_dir / "organ"}, timer)
+
+
+@register_arm_method("gt-localised")
+def gt_localised(context: ArmContext) -> None:
+    """The organ network on crops around the *reference* organs: the ceiling of localisation (seed 003).
+
+    Option ``organ_from: ARM`` reuses the organ network of that (two-stage) arm's run on the same subset
+    when it is finished, instead of training an identical one.
+    """
+    from clinseg.data.crop import bounding_box
+    from clinseg.data.dataset import load_dataset
+    from clinseg.data.loading import load_targets
+    from clinseg.inference.cascade import CascadePredictor
+    from clinseg.inference.predictor import Predictor, predict_folder
+    from clinseg.io.image import read_geometry
+    from clinseg.training.two_stage import train_two_stage
+
+    organ_dir = context.run_dir / "organ"
+    source = context.options.get("organ_from")
+    shared = context.run_dir.parent.parent / str(source) / context.run_dir.name / "organ" if source else None
+    if shared is not None and (shared / "checkpoints" / "best.pt").is_file() and \
+            (shared.parent / "done.json").is_file():
+        organ_dir = shared
+    else:
+        train_two_stage(context.dataset_dir, context.run_dir, context.config, _two_stage_options(context),
+                        stages=("organ",))
+    organ = Predictor.from_run(organ_dir, "best", context.config.device)
+    predictor = CascadePredictor(None, organ, _two_stage_options(context).margin)
+    dataset = load_dataset(context.dataset_dir)
+
+    def reference_boxes(case: str) -> dict[str, Any]:
+        record = dataset.case(case)
+        target, annotated = load_targets(record, dataset.spec, read_geometry(record.images[0]))
+        return {"boxes": {n: bounding_box(target[n]) if annotated[n] else None for n in range(len(target))}}
+
+    timer = _CaseTimer(predictor)
+    predict_folder(predictor, context.test_images, context.predictions_dir, case_options=reference_boxes,
+                   largest_component=context.largest_component, on_case=timer)
+    write_measures(context, {"organ": organ_dir}, timer)

@@ -33,6 +33,8 @@ class TrainConfig:
     iterations : optimiser steps (the seed study used 15000).
     lr : Adam learning rate.
     foreground_fraction : share of patches centred on a delineated structure.
+    sampler, sampler_kwargs : training data source (``clinseg.training.sampling``): ``class-aware`` (whole
+        volumes) or ``organ-crop`` (padded organ crops; options ``margin``, ``jitter: [low, high]``).
     val_cases : number of training cases held out for validation (complete cases preferred).
     val_ids : the validation cases by id (overrides ``val_cases``); studies fix them for every run.
     subset : training cases -> structures whose delineation is used (others count as not delineated,
@@ -41,6 +43,8 @@ class TrainConfig:
     patience : stop after this many validations without improvement (0 = never stop early).
     checkpoint_every : save ``last.pt`` every this many iterations (and on Ctrl-C / SIGTERM).
     normalization : per-case intensity normalisation (``zscore``, ``percentile``, ``none``).
+    resample : divide the grid ``(Z, Y, X)`` by these factors for training and inference (``[3, 2, 2]`` is
+        seed 003's localisation grid); empty = the images' own grid. Predictions return to the input grid.
     flip_axes : random flips along these array axes (0=Z, 1=Y, 2=X); empty = none. Flipping X swaps
         patient left and right, so it is wrong for lateralised structures (Eye_L/Eye_R).
     intensity_augment : random intensity scale/shift per patch.
@@ -62,6 +66,8 @@ class TrainConfig:
     iterations: int = 15000
     lr: float = 1e-3
     foreground_fraction: float = 0.5
+    sampler: str = "class-aware"
+    sampler_kwargs: dict[str, Any] = field(default_factory=dict)
     val_cases: int = 2
     val_ids: list[str] = field(default_factory=list)
     subset: dict[str, list[str]] = field(default_factory=dict)
@@ -69,6 +75,7 @@ class TrainConfig:
     patience: int = 0
     checkpoint_every: int = 50
     normalization: str = "zscore"
+    resample: list[float] = field(default_factory=list)
     flip_axes: list[int] = field(default_factory=list)
     intensity_augment: bool = False
     amp: str = "auto"
@@ -125,6 +132,20 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr": 1e-3,
         "flip_axes": [],
         "intensity_augment": False,
+    },
+    # Seed 003's single-stage baseline (and the base of its two networks): Dice + cross-entropy, GroupNorm,
+    # Adam 1e-4, >= 80% of patches containing foreground, validation Dice each "epoch" (here every 100
+    # iterations) with the best checkpoint kept, patience 20 epochs.
+    "localise-2021": {
+        "model": "unet3d",
+        "model_kwargs": {"norm": "group"},
+        "loss": "masked_bce",
+        "loss_kwargs": {"dice_weight": 1.0},
+        "lr": 1e-4,
+        "foreground_fraction": 0.8,
+        "val_every": 100,
+        "patience": 20,
+        "iterations": 20000,
     },
     # The embedded demo on 2 CPU cores (a few minutes of training). Small patches: with 48³ patches the
     # brainstem lies in almost every patch and takes over the shared features, so the other organs stay

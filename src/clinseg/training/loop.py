@@ -19,13 +19,13 @@ import numpy as np
 import torch
 
 from clinseg.data.augment import random_flip, random_intensity
-from clinseg.data.samplers import ClassAwarePatchSampler
 from clinseg.losses.registry import LossFn
 from clinseg.progress import make_progress
 from clinseg.training.checkpoint import TrainState, save_checkpoint
 from clinseg.training.config import TrainConfig
 from clinseg.training.device import autocast
 from clinseg.training.metrics_log import MetricsLog
+from clinseg.training.sampling import PatchSource
 
 log = logging.getLogger(__name__)
 Validator = Callable[[torch.nn.Module], dict[str, float]]
@@ -38,7 +38,7 @@ class LoopParts:
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     loss_fn: LossFn
-    sampler: ClassAwarePatchSampler
+    sampler: PatchSource
     validator: Validator | None
     device: torch.device
     amp: torch.dtype | None = None

@@ -22,7 +22,7 @@ import torch
 
 from clinseg.data.dataset import Dataset, load_dataset
 from clinseg.data.loading import CaseData, keep_structures, load_case
-from clinseg.data.samplers import ClassAwarePatchSampler
+from clinseg.data.resize import resample_case
 from clinseg.errors import CheckpointError, ConfigError, DatasetError
 from clinseg.io.atomic import write_text
 from clinseg.losses import create_loss
@@ -34,6 +34,7 @@ from clinseg.training.device import amp_dtype, configure_threads, select_device
 from clinseg.training.fingerprint import dataset_fingerprint
 from clinseg.training.loop import LoopParts, run_loop
 from clinseg.training.metrics_log import MetricsLog
+from clinseg.training.sampling import build_source
 from clinseg.training.validation import validation_scores
 
 log = logging.getLogger(__name__)
@@ -183,16 +184,17 @@ def train(
         {"train": [r.case_id for r in train_records], "validation": val_ids}, indent=2))
 
     def load(records: list) -> list[CaseData]:
-        return [load_case(r, spec, normalization=cfg.normalization)  # type: ignore[arg-type]
-                for r in track(records, "loading cases")]
+        cases = [load_case(r, spec, normalization=cfg.normalization)  # type: ignore[arg-type]
+                 for r in track(records, "loading cases")]
+        return [resample_case(c, cfg.resample) for c in cases] if cfg.resample else cases
 
     train_cases = [keep_structures(case, spec.structures, kept[case.case_id]) for case in load(train_records)]
     val_cases = load([dataset.case(c) for c in val_ids])
 
     model = build_model(cfg, spec.num_channels, spec.num_structures).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sampler = ClassAwarePatchSampler(train_cases, cfg.patch_size, cfg.foreground_fraction,
-                                     np.random.default_rng(cfg.seed))
+    sampler, val_cases = build_source(cfg.sampler, cfg.sampler_kwargs, train_cases, val_cases, cfg.patch_size,
+                                      cfg.foreground_fraction, np.random.default_rng(cfg.seed))
     state = TrainState()
     last = run_dir / "checkpoints" / "last.pt"
     metrics = MetricsLog(run_dir / "metrics.jsonl")

@@ -1,0 +1,55 @@
+"""Training methods by name (``clinseg train --method NAME``): what a run folder holds and how it is made.
+
+``single`` trains one network (the default); ``two-stage`` trains seed 003's localisation and organ networks
+into one folder, which ``clinseg predict`` then runs as a cascade. A method takes the dataset, the run
+folder, the base configuration and its own options, and returns a one-line summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from clinseg.errors import ConfigError
+from clinseg.registry import Registry
+from clinseg.training.config import TrainConfig
+
+TrainMethod = Callable[..., str]
+TRAIN_METHODS: Registry[TrainMethod] = Registry("training method")
+
+
+@TRAIN_METHODS.register("single")
+def single(dataset: Path, out: Path, cfg: TrainConfig, iterations: int | None = None) -> str:
+    """One network on the whole images."""
+    from clinseg.training.run import train
+
+    state = train(dataset, out, cfg, iterations=iterations)
+    return (f"trained {state.iteration} iterations; best validation Dice {state.best_score:.3f} "
+            f"(iteration {state.best_iteration})")
+
+
+@TRAIN_METHODS.register("two-stage")
+def two_stage(dataset: Path, out: Path, cfg: TrainConfig, iterations: int | None = None, *,
+              margin: int | None = None, jitter: list[int] | None = None, fallback: str | None = None) -> str:
+    """Low-resolution localisation network + organ network on padded crops (seed 003)."""
+    from clinseg.training.two_stage import TwoStageOptions, train_two_stage
+
+    options = TwoStageOptions(**({"margin": margin} if margin is not None else {}), jitter=jitter,
+                              fallback=str(Path(fallback).resolve()) if fallback else None)
+    states = train_two_stage(dataset, out, cfg, options, iterations=iterations)
+    return "; ".join(f"{name}: {s.iteration} iterations, best validation Dice {s.best_score:.3f}"
+                     for name, s in states.items())
+
+
+def run_method(name: str, dataset: Path, out: Path, cfg: TrainConfig, iterations: int | None = None,
+               **options: Any) -> str:
+    """Run the registered method ``name``; options it does not take are a :class:`ConfigError`."""
+    method = TRAIN_METHODS.get(name)
+    given = {k: v for k, v in options.items() if v is not None}
+    try:
+        return method(dataset, out, cfg, iterations, **given)
+    except TypeError as exc:
+        if "unexpected keyword" in str(exc):
+            raise ConfigError(f"method {name!r} takes no option(s) {sorted(given)}") from None
+        raise
