@@ -32,7 +32,7 @@ STRUCT = {"A": 0.0, "B": 0.05, "C": -0.10}
 PRETRAINED_EXTRA = {"t0": 0.0, "t1": 0.01, "t2": 0.03}  # + 0.005 * repeat: every paired difference differs
 
 # Student-t quantiles t_{0.975, df} (scipy.stats.t.ppf(0.975, df)).
-T_975 = {1: 12.706204736174698, 2: 4.302652729911275}
+T_975 = {1: 12.706204736174698, 2: 4.302652729911275, 5: 2.570581835636314}
 
 
 def make_results() -> pd.DataFrame:
@@ -80,7 +80,7 @@ def test_network_means_average_over_cases_and_skip_undelineated(results: pd.Data
 
 
 def test_summary_ci_is_over_network_means(results: pd.DataFrame) -> None:
-    summary = learning_curve_summary(results)
+    summary = learning_curve_summary(results, min_networks=2)
     assert len(summary) == 2 * 2 * 3 * 3
     row = _cell(summary, arm="baseline", mode="concentrated", size=3, structure="A")
     # network means 0.68 and 0.72: mean 0.70, s = 0.04 / sqrt(2), half width = t_{.975,1} * s / sqrt(2) = t * 0.02
@@ -90,6 +90,14 @@ def test_summary_ci_is_over_network_means(results: pd.DataFrame) -> None:
     assert row["dice_ci_high"] == pytest.approx(0.70 + T_975[1] * 0.02)
     # HD95 = 4 + case index in both networks: no spread between networks
     assert row["hd95_mean"] == pytest.approx(5.0) and row["hd95_ci_low"] == pytest.approx(5.0)
+
+
+def test_summary_with_too_few_networks_pools_network_case_values(results: pd.DataFrame) -> None:
+    row = _cell(learning_curve_summary(results), arm="baseline", mode="concentrated", size=3, structure="A")
+    values = np.array([0.67, 0.68, 0.69, 0.71, 0.72, 0.73])  # two networks of three cases each
+    half = T_975[5] * values.std(ddof=1) / math.sqrt(6)
+    assert (row["networks"], row["ci_unit"], row["dice_n"]) == (2, "case", 6)
+    assert (row["dice_ci_low"], row["dice_ci_high"]) == pytest.approx((values.mean() - half, values.mean() + half))
 
 
 def test_summary_falls_back_to_cases_with_one_network(results: pd.DataFrame) -> None:

@@ -51,7 +51,7 @@ def test_report_writes_tables_figures_and_html(study: Path) -> None:
     assert len(summary) == 2 * 2 * 3 * 3
     assert list(summary["structure"][:3]) == ["chiasm", "eye_r", "brainstem"]  # study.json order
     first = summary.iloc[1]  # baseline, concentrated, M=1, eye_r: networks 0.46 + 0.005 and 0.47 + 0.005
-    assert (first["structure"], first["networks"], first["ci_unit"]) == ("eye_r", 2, "network")
+    assert (first["structure"], first["networks"], first["ci_unit"]) == ("eye_r", 2, "case")  # < 3 networks
     assert first["dice_mean"] == pytest.approx(0.47)
     comparisons = pd.read_csv(study / "comparisons.csv")
     # arms: 2 modes x 3 sizes x 3 structures x 2 metrics; modes: 2 arms x the same

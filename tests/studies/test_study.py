@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -16,7 +17,8 @@ from clinseg.errors import ConfigError
 from clinseg.studies.execute import execute_run
 from clinseg.studies.executors import pending_runs, run_local
 from clinseg.studies.plan import RunKey, load_and_prepare, open_study
-from clinseg.studies.results import collect_results
+from clinseg.studies.report import build_study_report
+from clinseg.studies.results import collect_results, write_results
 
 TINY_BASE = {
     "model": "resfcn3d",
@@ -171,3 +173,15 @@ def test_localisation_arms_run_and_record_measures(write_spec, tmp_path: Path) -
     assert base["networks"]["network"]["validations"] == 2
     results = collect_results(open_study(study))
     assert sorted(results["arm"].unique()) == ["baseline", "gt", "two-stage"]
+
+    write_results(open_study(study))
+    runs_table = pd.read_csv(study / "runs.csv")
+    assert {"train_seconds", "converged", "organ_seconds_to_best", "inference_seconds_per_case"} <= set(runs_table)
+    assert runs_table.set_index("arm").loc["two-stage", "train_seconds"] > 0
+    structures = pd.read_csv(study / "structures.csv")
+    assert structures["foreground_percent"].between(0, 100).all() and len(structures) == 2
+    page = build_study_report(study, dpi=30).read_text()
+    assert "Training and inference cost" in page and "Benefit against structure size" in page
+    costs = pd.read_csv(study / "costs.csv")
+    assert list(costs["arm"]) == ["baseline", "two-stage", "gt"]
+    assert (study / "figures" / "dice-gain_vs_foreground.png").is_file()

@@ -110,11 +110,16 @@ def network_means(results: pd.DataFrame, metrics: Sequence[str] = STUDY_METRICS)
     return table.reset_index()
 
 
+#: Fewest networks per cell for a CI over networks; below it the CI is over (network, case) values.
+MIN_NETWORKS = 3
+
+
 def learning_curve_summary(
     results: pd.DataFrame,
     metrics: Sequence[str] = STUDY_METRICS,
     confidence: float = 0.95,
     structures: Sequence[str] | None = None,
+    min_networks: int = MIN_NETWORKS,
 ) -> pd.DataFrame:
     """Mean and Student-t CI of each metric per ``(arm, mode, size, structure)``, over networks.
 
@@ -122,8 +127,9 @@ def learning_curve_summary(
     from each network trained on the same training subset size; vertical bars indicate the 95% CI". Each
     network is first averaged over the test cases (:func:`network_means`); mean and CI are then taken over
     those network means, so the CI describes how much the result depends on the sampled subset. A cell
-    with a single network has no between-network spread: its CI is then taken over the test cases of that
-    network and ``ci_unit`` says ``"case"``.
+    with fewer than :data:`MIN_NETWORKS` networks has no usable between-network spread (with two, the
+    t quantile is 12.7 and the interval spans everything): its CI is then taken over all (network, test
+    case) values and ``ci_unit`` says ``"case"``.
 
     Parameters
     ----------
@@ -149,7 +155,7 @@ def learning_curve_summary(
     rows: list[dict[str, object]] = []
     for key, group in network_means(scored, metrics).groupby(_CELL, sort=False):
         networks = len(group)
-        unit = "network" if networks >= 2 else "case"
+        unit = "network" if networks >= max(min_networks, 2) else "case"
         row: dict[str, object] = dict(zip(_CELL, key))
         row.update(networks=networks, cases=int(group["cases"].sum()), ci_unit=unit)
         for name in metrics:

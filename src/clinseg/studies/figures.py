@@ -83,7 +83,8 @@ def learning_curve_figure(
     _metric_axis(ax, metric)
     units = set(cell["ci_unit"]) if len(cell) else set()
     bars = "95% CI over networks" if units == {"network"} else \
-        "95% CI over test cases" if units == {"case"} else "95% CI over networks (over test cases if one network)"
+        "95% CI over (network, test case) values" if units == {"case"} else \
+        "95% CI over networks (over network x case values where < 3 networks)"
     ax.set_title(f"{_LABELS.get(metric, metric)} vs {size_label(mode).split(' (')[0]}: arm {arm}, {mode}\n"
                  f"mean over networks of each network's test-set mean; bars: {bars}", fontsize=10)
     if names:

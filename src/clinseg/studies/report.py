@@ -40,6 +40,7 @@ from clinseg.evaluation.statistics import (
     structure_order,
 )
 from clinseg.io.atomic import write_bytes, write_text
+from clinseg.studies.costs import cost_summary, dice_gain, foreground_gain_figure
 from clinseg.studies.figures import (
     arm_comparison_figure,
     learning_curve_figure,
@@ -152,12 +153,40 @@ def build_study_report(study_dir: str | Path, dpi: int = 110) -> Path:
     for name, table in (("summary", summary), ("comparisons", comparisons), ("saturation", saturation)):
         write_text(study_dir / f"{name}.csv", table.to_csv(index=False))
     figures = _figures(results, summary, order, study_dir / "figures", dpi)
+    costs = _costs_section(study_dir, summary, figures, dpi)
     out = study_dir / "report.html"
     write_text(out, page_html(f"clinseg study {info['name']}",
-                              _body(info, results, summary, comparisons, saturation, figures)))
+                              _body(info, results, summary, comparisons, saturation, figures) + costs))
     log.info("study report: %d figure(s), %d comparison(s) -> %s", sum(len(v) for v in figures.values()),
              len(comparisons), out)
     return out
+
+
+def _costs_section(study_dir: Path, summary: pd.DataFrame, figures: dict[str, list[tuple[str, bytes]]],
+                   dpi: int) -> str:
+    """Training/inference cost per arm (``runs.csv``) and the Dice gain vs foreground % figure
+    (``structures.csv``, two or more arms); empty when those tables are absent."""
+    parts = []
+    runs_path, structures_path = study_dir / "runs.csv", study_dir / "structures.csv"
+    if runs_path.is_file():
+        costs = cost_summary(pd.read_csv(runs_path))
+        if not costs.empty:
+            write_text(study_dir / "costs.csv", costs.to_csv(index=False))
+            parts += ["<h2>Training and inference cost</h2><p class=muted>Means over the finished runs of each "
+                      "arm, mode and size (costs.csv); training seconds are optimisation time summed over an "
+                      "arm's networks, without validation; converged = validation Dice &gt;= 0.1 after 20 "
+                      "validations (seed 003).</p>", table_html(costs)]
+    arms = list(pd.unique(summary["arm"]))
+    if structures_path.is_file() and len(arms) >= 2:
+        gain = dice_gain(summary, pd.read_csv(structures_path), arms[0])
+        if not gain.empty:
+            png = figure_png(foreground_gain_figure(gain, arms[0]), dpi=dpi)
+            write_bytes(study_dir / "figures" / "dice-gain_vs_foreground.png", png)
+            figures.setdefault("costs", []).append(("Dice gain vs foreground %", png))
+            parts += [f"<h2>Benefit against structure size</h2><p class=muted>Mean Dice of each arm minus "
+                      f"{html.escape(str(arms[0]))}'s at the largest size, against the share of the test volume "
+                      "the structure occupies (structures.csv).</p>", img_tag(png, "Dice gain vs foreground %")]
+    return "".join(parts)
 
 
 def _figures(results: pd.DataFrame, summary: pd.DataFrame, order: list[str], folder: Path,
@@ -218,8 +247,9 @@ def _methods(info: dict[str, Any]) -> str:
     return (
         "Rows without a reference delineation are ignored. Learning curves show, per structure, the mean over "
         "networks of each network's mean over the test cases; bars are the Student-t 95% confidence interval "
-        "over networks (the unit is the network, i.e. the sampled subset; where a size has a single network "
-        "the interval is over its test cases, ci_unit = case). "
+        "over networks (the unit is the network, i.e. the sampled subset; where a size has fewer than three "
+        "networks the interval is over all (network, test case) values, ci_unit = case, and then reflects "
+        "the spread over test cases more than over subsets). "
         f"Tests are two-sided ({html.escape(describe_tests(info['test']))}): arms are compared within each "
         "sampling mode paired over (repeat, test case), as they are trained on the same subsets; sampling "
         "modes are compared within each arm as independent samples of per-case scores, as their subsets "
