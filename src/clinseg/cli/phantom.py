@@ -11,15 +11,19 @@ from clinseg.cli._common import console, handle_errors
 
 @handle_errors
 def phantom(
-    name: str = typer.Argument(..., help="Phantom name, e.g. head-oar (see --list)."),
+    name: str = typer.Argument(..., help="Phantom name: head-oar (MRI, partial labels) or abdomen-ct (CT)."),
     out: Path = typer.Argument(..., help="Output dataset folder."),
     cases: int = typer.Option(16, "--cases", min=1, help="Number of training cases."),
     test_cases: int = typer.Option(6, "--test-cases", min=0, help="Number of held-out test cases."),
     seed: int = typer.Option(0, "--seed", help="Random seed (the dataset is deterministic for a seed)."),
-    spacing: float = typer.Option(2.0, "--spacing", min=1.0, max=8.0, help="Isotropic voxel size in mm (1.0-8.0)."),
+    spacing: float | None = typer.Option(
+        None, "--spacing", min=1.0, max=8.0,
+        help="Isotropic voxel size in mm (1.0-8.0); default: the phantom's own (head-oar 2, abdomen-ct 2.5).",
+    ),
 ) -> None:
-    """Generate a procedural phantom dataset with partial clinical-style delineations."""
+    """Generate a procedural phantom dataset (images, per-structure masks, dataset.json, preview.png)."""
     from clinseg.phantoms import generate_phantom
 
-    path = generate_phantom(name, out, cases=cases, test_cases=test_cases, seed=seed, spacing_mm=spacing)
+    options = {} if spacing is None else {"spacing_mm": spacing}
+    path = generate_phantom(name, out, cases=cases, test_cases=test_cases, seed=seed, **options)
     console.print(f"wrote [bold]{path}[/] ({cases} training + {test_cases} test cases); preview: {path / 'preview.png'}")

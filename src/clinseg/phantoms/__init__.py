@@ -4,8 +4,22 @@ Each phantom is one module registering its generator with :func:`register_phanto
 package registers the built-in ones.
 """
 
+from clinseg.phantoms import abdomen_ct as _abdomen_ct  # noqa: F401  (registers "abdomen-ct")
 from clinseg.phantoms import head_oar as _head_oar  # noqa: F401  (registers "head-oar")
+from clinseg.phantoms.abdomen_ct import generate_abdomen_ct
 from clinseg.phantoms.head_oar import generate_head_oar
-from clinseg.phantoms.registry import generate_phantom, get_phantom, list_phantoms, register_phantom
+from clinseg.phantoms.registry import (
+    generate_phantom,
+    get_phantom,
+    list_phantoms,
+    register_phantom,
+)
 
-__all__ = ["generate_head_oar", "generate_phantom", "get_phantom", "list_phantoms", "register_phantom"]
+__all__ = [
+    "generate_abdomen_ct",
+    "generate_head_oar",
+    "generate_phantom",
+    "get_phantom",
+    "list_phantoms",
+    "register_phantom",
+]
