@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-
 #: Small organs are skipped now and then even near the tumour (lenses most often).
 _SMALL_ORGAN_CEILINGS = {
     "Pituitary": 0.97,

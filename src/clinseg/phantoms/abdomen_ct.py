@@ -42,19 +42,14 @@ Examples
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
-from clinseg.errors import ConfigError
-from clinseg.io import Geometry, write_image, write_text
+from clinseg.io import Geometry
 from clinseg.phantoms._abdomen_anatomy import (
     STRUCTURES,
     TEXTURES,
@@ -62,9 +57,8 @@ from clinseg.phantoms._abdomen_anatomy import (
     sample_abdomen,
 )
 from clinseg.phantoms._shapes import PoseGrid, rotation_matrix
-from clinseg.phantoms.head_oar import _prepare_target
+from clinseg.phantoms._writer import check_options, write_phantom
 from clinseg.phantoms.registry import register_phantom
-from clinseg.progress import track
 from clinseg.viz.overlay import OverlayCase, overlay_grid, save_figure
 
 logger = logging.getLogger(__name__)
@@ -195,17 +189,6 @@ def foreground_percent(masks: dict[str, np.ndarray]) -> dict[str, float]:
     return {name: round(100.0 * float(mask.mean()), 3) for name, mask in masks.items()}
 
 
-def _check_options(cases: int, test_cases: int, seed: int, spacing_mm: float) -> None:
-    if int(cases) != cases or int(test_cases) != test_cases or cases < 0 or test_cases < 0:
-        raise ConfigError(f"abdomen-ct: cases and test_cases must be whole numbers >= 0, got {cases}, {test_cases}")
-    if cases + test_cases < 1:
-        raise ConfigError("abdomen-ct: nothing to generate (cases + test_cases must be >= 1)")
-    if int(seed) != seed or seed < 0:
-        raise ConfigError(f"abdomen-ct: seed must be a whole number >= 0, got {seed}")
-    if not 1.0 <= spacing_mm <= 8.0:
-        raise ConfigError(f"abdomen-ct: spacing_mm must be within [1.0, 8.0] mm, got {spacing_mm}")
-
-
 def _summary(per_case: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     return {name: {"mean": round(float(np.mean(v)), 3), "min": round(float(np.min(v)), 3),
                    "max": round(float(np.max(v)), 3)}
@@ -242,28 +225,10 @@ def generate_abdomen_ct(
     ConfigError
         For invalid options or an ``out_dir`` that is not a phantom folder.
     """
-    _check_options(cases, test_cases, seed, spacing_mm)
-    out_dir = Path(out_dir)
-    _prepare_target(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        info: dict[str, dict] = {}
-        shown: list[AbdomenCase] = []
-        jobs = [("train", i) for i in range(int(cases))] + [("test", i) for i in range(int(test_cases))]
-        for split, index in track(jobs, "abdomen-ct phantom"):
-            case = simulate_case(seed, split, index, spacing_mm, pose_jitter)
-            images, structures = ("imagesTr", "structuresTr") if split == "train" else ("imagesTs", "structuresTs")
-            write_image(case.image, case.geometry, tmp / images / f"{case.case_id}_0000.nii.gz")
-            (tmp / structures / case.case_id).mkdir(parents=True, exist_ok=True)
-            for name, mask in case.masks.items():
-                write_image(mask.astype(np.uint8), case.geometry, tmp / structures / case.case_id / f"{name}.nii.gz")
-            info[case.case_id] = {"annotated": list(case.masks), "foreground_percent": foreground_percent(case.masks),
-                                  "enhancement": round(case.enhancement, 3)}
-            if index == 0 and preview:
-                shown.append(case)
-        spec = {
+    check_options("abdomen-ct", cases, test_cases, seed, spacing_mm)
+
+    def spec(info: dict[str, dict]) -> dict:
+        return {
             "name": "AbdomenCT",
             "description": (
                 "Procedural abdominal CT in HU (clinseg abdomen-ct phantom): a large field of view with small "
@@ -283,18 +248,13 @@ def generate_abdomen_ct(
                         "pose_jitter": bool(pose_jitter), "fov_mm": list(FOV_MM),
                         "foreground_percent": _summary([v["foreground_percent"] for v in info.values()])},
         }
-        write_text(tmp / "dataset.json", json.dumps(spec, indent=2) + "\n")
-        if shown:
-            _write_preview(tmp / "preview.png", shown)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    logger.info("abdomen-ct: %d training + %d test cases in %.1f s -> %s", cases, test_cases,
-                time.perf_counter() - start, out_dir)
-    return out_dir
+
+    return write_phantom(
+        Path(out_dir), "abdomen-ct", cases, test_cases,
+        simulate=lambda split, index: simulate_case(seed, split, index, spacing_mm, pose_jitter),
+        case_info=lambda case: {"annotated": list(case.masks), "foreground_percent": foreground_percent(case.masks),
+                                "enhancement": round(case.enhancement, 3)},
+        spec=spec, preview=_write_preview if preview else None)
 
 
 def _centroid(mask: np.ndarray, fallback: tuple[int, ...]) -> np.ndarray:

@@ -25,24 +25,30 @@ Examples
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from clinseg.errors import ConfigError
-from clinseg.io import Geometry, write_image, write_text
+from clinseg.io import Geometry
 from clinseg.phantoms._acquisition import acquire
-from clinseg.phantoms._delineation import DelineationRule, choose_delineated, propagation_error, tumour_gaps
-from clinseg.phantoms._head_anatomy import PAIRS, STRUCTURES, HeadModel, render_head, sample_head
+from clinseg.phantoms._delineation import (
+    DelineationRule,
+    choose_delineated,
+    propagation_error,
+    tumour_gaps,
+)
+from clinseg.phantoms._head_anatomy import (
+    PAIRS,
+    STRUCTURES,
+    HeadModel,
+    render_head,
+    sample_head,
+)
 from clinseg.phantoms._shapes import PoseGrid, SymmetricWarp, rotation_matrix
+from clinseg.phantoms._writer import check_options, write_phantom
 from clinseg.phantoms.registry import register_phantom
-from clinseg.progress import track
 from clinseg.viz.overlay import OverlayCase, overlay_grid, save_figure
 
 logger = logging.getLogger(__name__)
@@ -146,33 +152,6 @@ def simulate_case(
     return PhantomCase(case_id, image, geometry, masks, clean, model)
 
 
-def _check_options(cases: int, test_cases: int, seed: int, spacing_mm: float) -> None:
-    if int(cases) != cases or int(test_cases) != test_cases or cases < 0 or test_cases < 0:
-        raise ConfigError(f"head-oar: cases and test_cases must be whole numbers >= 0, got {cases}, {test_cases}")
-    if cases + test_cases < 1:
-        raise ConfigError("head-oar: nothing to generate (cases + test_cases must be >= 1)")
-    if int(seed) != seed or seed < 0:
-        raise ConfigError(f"head-oar: seed must be a whole number >= 0, got {seed}")
-    if not 1.0 <= spacing_mm <= 8.0:
-        raise ConfigError(f"head-oar: spacing_mm must be within [1.0, 8.0] mm, got {spacing_mm}")
-
-
-def _prepare_target(out_dir: Path) -> None:
-    """Refuse to replace a folder that is not empty and not a previously generated phantom."""
-    if not out_dir.exists():
-        return
-    if not out_dir.is_dir():
-        raise ConfigError(f"{out_dir}: exists and is not a folder")
-    if any(out_dir.iterdir()):
-        spec = out_dir / "dataset.json"
-        try:
-            is_phantom = "phantom" in json.loads(spec.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            is_phantom = False
-        if not is_phantom:
-            raise ConfigError(f"{out_dir}: folder exists and is not a generated phantom; refusing to replace it")
-
-
 @register_phantom("head-oar")
 def generate_head_oar(
     out_dir: Path,
@@ -206,27 +185,10 @@ def generate_head_oar(
     ConfigError
         For invalid options or an ``out_dir`` that is not a phantom folder.
     """
-    _check_options(cases, test_cases, seed, spacing_mm)
-    out_dir = Path(out_dir)
-    _prepare_target(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        info: dict[str, dict] = {}
-        shown: list[PhantomCase] = []
-        jobs = [("train", i) for i in range(int(cases))] + [("test", i) for i in range(int(test_cases))]
-        for split, index in track(jobs, "head-oar phantom"):
-            case = simulate_case(seed, split, index, spacing_mm, pose_jitter, propagation_errors)
-            images, structures = ("imagesTr", "structuresTr") if split == "train" else ("imagesTs", "structuresTs")
-            write_image(case.image, case.geometry, tmp / images / f"{case.case_id}_0000.nii.gz")
-            (tmp / structures / case.case_id).mkdir(parents=True, exist_ok=True)
-            for name, mask in case.masks.items():
-                write_image(mask.astype(np.uint8), case.geometry, tmp / structures / case.case_id / f"{name}.nii.gz")
-            info[case.case_id] = {"annotated": list(case.masks), "weak_labels": {"tumour": True}}
-            if index == 0 and preview:
-                shown.append(case)
-        spec = {
+    check_options("head-oar", cases, test_cases, seed, spacing_mm)
+
+    def spec(info: dict[str, dict]) -> dict:
+        return {
             "name": "HeadOAR",
             "description": (
                 "Procedural T1-weighted head MRI (clinseg head-oar phantom) with 11 organs at risk for brain "
@@ -244,18 +206,12 @@ def generate_head_oar(
             "phantom": {"name": "head-oar", "seed": int(seed), "spacing_mm": float(spacing_mm), "version": VERSION,
                         "pose_jitter": bool(pose_jitter), "propagation_errors": bool(propagation_errors)},
         }
-        write_text(tmp / "dataset.json", json.dumps(spec, indent=2) + "\n")
-        if shown:
-            _write_preview(tmp / "preview.png", shown)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    logger.info("head-oar: %d training + %d test cases in %.1f s -> %s", cases, test_cases,
-                time.perf_counter() - start, out_dir)
-    return out_dir
+
+    return write_phantom(
+        Path(out_dir), "head-oar", cases, test_cases,
+        simulate=lambda split, index: simulate_case(seed, split, index, spacing_mm, pose_jitter, propagation_errors),
+        case_info=lambda case: {"annotated": list(case.masks), "weak_labels": {"tumour": True}},
+        spec=spec, preview=_write_preview if preview else None)
 
 
 def _write_preview(path: Path, cases: list[PhantomCase]) -> None:
