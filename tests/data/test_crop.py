@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clinseg.data.crop import bounding_box, clip_box, crop, pad_box, paste, random_margin, scale_box
+from clinseg.data.crop import (
+    bounding_box,
+    clip_box,
+    crop,
+    pad_box,
+    paste,
+    random_margin,
+    scale_box,
+)
 
 
 def test_bounding_box_by_hand() -> None:

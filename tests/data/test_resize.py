@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from clinseg.data.resize import lowres_shape, resize_image, resize_masks, resized_geometry
+from clinseg.data.resize import (
+    lowres_shape,
+    resize_image,
+    resize_masks,
+    resized_geometry,
+)
 from clinseg.io import Geometry
 
 

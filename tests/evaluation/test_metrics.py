@@ -7,7 +7,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from monai.metrics import compute_average_surface_distance, compute_hausdorff_distance, compute_surface_dice
+from monai.metrics import (
+    compute_average_surface_distance,
+    compute_hausdorff_distance,
+    compute_surface_dice,
+)
 
 from clinseg.evaluation import METRIC_NAMES, metric_directions, structure_metrics
 from clinseg.evaluation.metrics import _crop_to_joint_bbox

@@ -98,6 +98,7 @@ def test_summary_with_too_few_networks_pools_network_case_values(results: pd.Dat
     half = T_975[5] * values.std(ddof=1) / math.sqrt(6)
     assert (row["networks"], row["ci_unit"], row["dice_n"]) == (2, "case", 6)
     assert (row["dice_ci_low"], row["dice_ci_high"]) == pytest.approx((values.mean() - half, values.mean() + half))
+    assert row["dice_std"] == pytest.approx(values.std(ddof=1))
 
 
 def test_summary_falls_back_to_cases_with_one_network(results: pd.DataFrame) -> None:

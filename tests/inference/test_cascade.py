@@ -81,3 +81,32 @@ def test_resampled_run_predicts_on_the_input_grid(make_dataset, tmp_path: Path) 
     image = load_case(dataset.test[0], dataset.spec).image
     assert predictor.predict(image).shape == (2, 8, 10, 12)
     assert predictor.predict(image, native_grid=True).shape == (2, 4, 5, 6)
+
+
+class _FixedLocaliser:
+    """A localisation stage with known low-resolution output (stands in for a trained network)."""
+
+    def __init__(self, masks: np.ndarray) -> None:
+        self.masks = masks
+
+    def predict(self, image: np.ndarray, **options: object) -> np.ndarray:
+        assert options.get("native_grid") is True
+        return self.masks
+
+
+def test_localisation_takes_the_largest_component_and_maps_its_box_to_full_resolution(
+        make_dataset, tmp_path: Path) -> None:
+    root = make_dataset(cases=3)
+    train_two_stage(root, tmp_path / "two", TrainConfig(**TINY), TwoStageOptions(margin=1), iterations=1,
+                    stages=("organ",))
+    organ = Predictor.from_run(tmp_path / "two" / "organ")
+    low = np.zeros((2, 4, 5, 6), np.uint8)
+    low[0, 0:2, 0:2, 0:2] = 1          # 8 voxels: the largest component of organ 0
+    low[0, 3, 4, 5] = 1                # a stray voxel, dropped
+    cascade = CascadePredictor(_FixedLocaliser(low), organ, margin=1)  # type: ignore[arg-type]
+    image = np.zeros((1, 8, 10, 12), np.float32)
+    boxes = cascade.localise(image)
+    assert boxes == {0: ((0, 4), (0, 4), (0, 4)), 1: None}  # low-res (0,2) x2 on every axis
+    cascade.predict(image)
+    assert cascade.last_report.organs["A"]["box"] == [[-1, 5], [-1, 5], [-1, 5]]
+    assert cascade.last_report.organs["B"] == {"found": False, "fallback": False}

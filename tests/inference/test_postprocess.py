@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clinseg.inference import keep_largest_components, largest_component, threshold, to_label_map
+from clinseg.inference import (
+    keep_largest_components,
+    largest_component,
+    threshold,
+    to_label_map,
+)
 
 
 def test_threshold_scalar_and_per_class() -> None:

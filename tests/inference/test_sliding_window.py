@@ -9,7 +9,11 @@ from monai.inferers import sliding_window_inference
 from torch import nn
 
 from clinseg.errors import ConfigError
-from clinseg.inference import gaussian_importance_map, predict_probabilities, window_starts
+from clinseg.inference import (
+    gaussian_importance_map,
+    predict_probabilities,
+    window_starts,
+)
 
 
 def _tiny_net(out_channels: int = 3, seed: int = 0) -> nn.Module:

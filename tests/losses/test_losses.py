@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from clinseg.errors import ConfigError
-from clinseg.losses import create_loss, marginal_ce, masked_bce, masked_soft_dice, to_index
+from clinseg.losses import (
+    create_loss,
+    marginal_ce,
+    masked_bce,
+    masked_soft_dice,
+    to_index,
+)
 
 
 def test_masked_bce_value_by_hand() -> None:

@@ -7,8 +7,7 @@ import torch
 from torch import nn
 
 from clinseg.errors import ConfigError
-from clinseg.models import create_model, list_models, register_model
-from clinseg.models import registry
+from clinseg.models import create_model, list_models, register_model, registry
 
 
 def test_the_three_networks_are_registered() -> None:

@@ -12,7 +12,12 @@ from clinseg.data import load_dataset, validate_dataset
 from clinseg.errors import ConfigError
 from clinseg.io import read_image
 from clinseg.phantoms import generate_phantom
-from clinseg.phantoms._delineation import DelineationRule, choose_delineated, propagation_error, shift_mask
+from clinseg.phantoms._delineation import (
+    DelineationRule,
+    choose_delineated,
+    propagation_error,
+    shift_mask,
+)
 from clinseg.phantoms._head_anatomy import PAIRS, STRUCTURES
 from clinseg.phantoms.head_oar import PhantomCase, grid_geometry, simulate_case
 

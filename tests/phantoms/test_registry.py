@@ -7,8 +7,13 @@ from pathlib import Path
 import pytest
 
 from clinseg.errors import ConfigError
-from clinseg.phantoms import generate_phantom, get_phantom, list_phantoms, register_phantom
-from clinseg.phantoms import registry
+from clinseg.phantoms import (
+    generate_phantom,
+    get_phantom,
+    list_phantoms,
+    register_phantom,
+    registry,
+)
 
 
 @pytest.fixture

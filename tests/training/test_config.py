@@ -6,7 +6,12 @@ import pytest
 
 from clinseg.data import load_dataset
 from clinseg.errors import ConfigError
-from clinseg.training.config import TrainConfig, config_from_dict, load_config, save_config
+from clinseg.training.config import (
+    TrainConfig,
+    config_from_dict,
+    load_config,
+    save_config,
+)
 
 
 def test_yaml_round_trip(tmp_path: Path) -> None:

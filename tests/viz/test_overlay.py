@@ -7,7 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clinseg.viz import OverlayCase, mask_centre, overlay_figure, overlay_grid, save_figure
+from clinseg.viz import (
+    OverlayCase,
+    mask_centre,
+    overlay_figure,
+    overlay_grid,
+    save_figure,
+)
 
 
 def _volume() -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from clinseg.cli._common import console, handle_errors
 
+if TYPE_CHECKING:
+    from clinseg.studies.plan import StudyPlan
+
 study_app = typer.Typer(help="Learning-curve studies: many networks on sampled subsets, compared.",
                         no_args_is_help=True)
 
 
-def _status_table(plan) -> Table:  # noqa: ANN001 - StudyPlan, imported lazily
+def _status_table(plan: StudyPlan) -> Table:
+    import pandas as pd
+
     from clinseg.studies.results import run_table
 
     runs = run_table(plan)
@@ -24,7 +30,7 @@ def _status_table(plan) -> Table:  # noqa: ANN001 - StudyPlan, imported lazily
         counts = group["status"].value_counts()
         mean = group["seconds"].dropna().mean()
         table.add_row(arm, mode, str(size), str(counts.get("done", 0)), str(counts.get("failed", 0)),
-                      str(counts.get("pending", 0)), "" if mean != mean else f"{mean:.0f}")
+                      str(counts.get("pending", 0)), "" if pd.isna(mean) else f"{mean:.0f}")
     return table
 
 

@@ -147,7 +147,8 @@ def learning_curve_summary(
     pd.DataFrame
         Columns ``arm, mode, size, structure, networks, cases, ci_unit`` and for each metric ``m``:
         ``m_n`` (number of values the mean and CI use: networks with a defined mean, or cases when
-        ``ci_unit == "case"``), ``m_mean``, ``m_ci_low``, ``m_ci_high`` (NaN when ``m_n < 2``).
+        ``ci_unit == "case"``), ``m_mean``, ``m_ci_low``, ``m_ci_high`` (NaN when ``m_n < 2``), and
+        ``m_std``, the standard deviation over every (network, test case) value.
         Sorted by arm and mode (order of appearance), size, then structure.
     """
     scored = scored_rows(results)
@@ -161,11 +162,13 @@ def learning_curve_summary(
         for name in metrics:
             values = _finite(group[name] if unit == "network" else cases[key][name])
             mean, low, high = mean_ci(values, confidence)
+            spread = _finite(cases[key][name])
             row.update({f"{name}_n": int(values.size), f"{name}_mean": mean,
-                        f"{name}_ci_low": low, f"{name}_ci_high": high})
+                        f"{name}_ci_low": low, f"{name}_ci_high": high,
+                        f"{name}_std": float(spread.std(ddof=1)) if spread.size > 1 else float("nan")})
         rows.append(row)
     columns = [*_CELL, "networks", "cases", "ci_unit",
-               *(f"{m}_{s}" for m in metrics for s in ("n", "mean", "ci_low", "ci_high"))]
+               *(f"{m}_{s}" for m in metrics for s in ("n", "mean", "ci_low", "ci_high", "std"))]
     return _sorted(pd.DataFrame(rows, columns=columns), scored, structures)
 
 

@@ -3,8 +3,17 @@
 >>> from clinseg.inference import predict_probabilities, threshold, keep_largest_components
 """
 
-from clinseg.inference.postprocess import keep_largest_components, largest_component, threshold, to_label_map
-from clinseg.inference.sliding_window import gaussian_importance_map, predict_probabilities, window_starts
+from clinseg.inference.postprocess import (
+    keep_largest_components,
+    largest_component,
+    threshold,
+    to_label_map,
+)
+from clinseg.inference.sliding_window import (
+    gaussian_importance_map,
+    predict_probabilities,
+    window_starts,
+)
 
 __all__ = [
     "gaussian_importance_map",

@@ -27,7 +27,11 @@ from clinseg.data.dataset import CaseRecord
 from clinseg.data.loading import load_image
 from clinseg.data.resize import lowres_shape, resize_image, resize_masks
 from clinseg.errors import CheckpointError, DatasetError
-from clinseg.inference.postprocess import keep_largest_components, threshold, to_label_map
+from clinseg.inference.postprocess import (
+    keep_largest_components,
+    threshold,
+    to_label_map,
+)
 from clinseg.inference.sliding_window import predict_probabilities
 from clinseg.io.image import Geometry, has_supported_ending, strip_ending, write_image
 from clinseg.models import create_model

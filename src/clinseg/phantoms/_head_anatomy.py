@@ -125,7 +125,7 @@ def _n(rng: np.random.Generator, sd: float, size: int | None = None) -> np.ndarr
     return np.clip(rng.normal(0.0, sd, size), -2.5 * sd, 2.5 * sd)
 
 
-def _brain_floor(h: np.ndarray):  # noqa: ANN202 - returns a closure
+def _brain_floor(h: np.ndarray):
     """Floor of the cerebrum ``z(x, y)``: anterior fossa over the orbits, deep middle fossa laterally."""
 
     def floor(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -154,7 +154,7 @@ def sample_head(rng: np.random.Generator, tumour_rng: np.random.Generator) -> He
     def p(x: float, y: float, z: float) -> tuple[float, float, float]:
         return (x * h[0], y * h[1], z * h[2])
 
-    def add(a, b) -> tuple[float, float, float]:  # noqa: ANN001
+    def add(a, b) -> tuple[float, float, float]:
         return tuple(float(u + v) for u, v in zip(a, b))  # type: ignore[return-value]
 
     def side_jitter(sd: float) -> tuple[np.ndarray, np.ndarray]:

@@ -265,6 +265,7 @@ def _summary_view(summary: pd.DataFrame) -> pd.DataFrame:
         view[f"{metric} mean [95% CI]"] = [
             "n/a" if pd.isna(m) else f"{m:.{digits}f}" + ("" if pd.isna(lo) else f" [{lo:.{digits}f}, {hi:.{digits}f}]")
             for m, lo, hi in summary[[f"{metric}_mean", f"{metric}_ci_low", f"{metric}_ci_high"]].to_numpy()]
+        view[f"{metric} std"] = [f"{v:.{digits}f}" if pd.notna(v) else "" for v in summary[f"{metric}_std"]]
     return view
 
 

@@ -176,7 +176,7 @@ def train(
 
     val_ids = _validation_ids(dataset, cfg)
     kept = _kept_structures(dataset, cfg, val_ids)
-    train_records = [r for r in dataset.train if r.case_id in kept and kept[r.case_id]]
+    train_records = [r for r in dataset.train if kept.get(r.case_id)]
     if not train_records:
         raise DatasetError(f"{dataset.root}: no training case has any delineation"
                            + (" in the configured subset" if cfg.subset else ""))
