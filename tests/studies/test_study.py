@@ -82,6 +82,8 @@ def test_a_study_folder_refuses_another_study(write_spec, tmp_path: Path) -> Non
     load_and_prepare(write_spec(), tmp_path / "S")
     with pytest.raises(ConfigError, match="another seed"):
         load_and_prepare(write_spec("other.yaml", seed=5), tmp_path / "S")
+    with pytest.raises(ConfigError, match="another base"):
+        load_and_prepare(write_spec("longer.yaml", base={**TINY_BASE, "iterations": 5}), tmp_path / "S")
     load_and_prepare(write_spec("more.yaml", repeats=2), tmp_path / "S")  # extending is fine
 
 

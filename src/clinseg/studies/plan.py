@@ -29,8 +29,9 @@ from clinseg.io.atomic import write_text
 from clinseg.studies.spec import StudySpec, load_study_spec, study_from_dict
 from clinseg.training.run import choose_validation
 
-#: Spec fields that define the study's subsets and runs; a study folder refuses a spec that changes them.
-_FIXED_FIELDS = ("dataset", "validation", "seed", "patients_order")
+#: Spec fields that define the subsets and the runs; a study folder refuses a spec that changes them
+#: (finished runs would otherwise mix two settings under one name).
+_FIXED_FIELDS = ("dataset", "validation", "seed", "patients_order", "base")
 
 
 @dataclass(frozen=True, order=True)
