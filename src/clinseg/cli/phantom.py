@@ -11,14 +11,14 @@ from clinseg.cli._common import console, handle_errors
 
 @handle_errors
 def phantom(
-    name: str = typer.Argument(..., help="Phantom name: head-oar (MRI, partial labels) or abdomen-ct (CT)."),
+    name: str = typer.Argument(..., help="Phantom name: head-oar (MRI, partial labels), abdomen-ct (CT, small organs) or ct-bone (leg CT, fibula)."),
     out: Path = typer.Argument(..., help="Output dataset folder."),
     cases: int = typer.Option(16, "--cases", min=1, help="Number of training cases."),
     test_cases: int = typer.Option(6, "--test-cases", min=0, help="Number of held-out test cases."),
     seed: int = typer.Option(0, "--seed", help="Random seed (the dataset is deterministic for a seed)."),
     spacing: float | None = typer.Option(
         None, "--spacing", min=1.0, max=8.0,
-        help="Isotropic voxel size in mm (1.0-8.0); default: the phantom's own (head-oar 2, abdomen-ct 2.5).",
+        help="Isotropic voxel size in mm (1.0-8.0); default: the phantom's own (head-oar 2, abdomen-ct 2.5, ct-bone 1.5).",
     ),
 ) -> None:
     """Generate a procedural phantom dataset (images, per-structure masks, dataset.json, preview.png)."""

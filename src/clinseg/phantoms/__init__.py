@@ -5,8 +5,10 @@ package registers the built-in ones.
 """
 
 from clinseg.phantoms import abdomen_ct as _abdomen_ct  # noqa: F401  (registers "abdomen-ct")
+from clinseg.phantoms import ct_bone as _ct_bone  # noqa: F401  (registers "ct-bone")
 from clinseg.phantoms import head_oar as _head_oar  # noqa: F401  (registers "head-oar")
 from clinseg.phantoms.abdomen_ct import generate_abdomen_ct
+from clinseg.phantoms.ct_bone import generate_ct_bone
 from clinseg.phantoms.head_oar import generate_head_oar
 from clinseg.phantoms.registry import (
     generate_phantom,
@@ -17,6 +19,7 @@ from clinseg.phantoms.registry import (
 
 __all__ = [
     "generate_abdomen_ct",
+    "generate_ct_bone",
     "generate_head_oar",
     "generate_phantom",
     "get_phantom",
