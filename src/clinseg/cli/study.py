@@ -41,6 +41,8 @@ def run(
     out: Path = typer.Option(..., "--out", "-o", help="Study folder (created; an existing study is resumed)."),
     workers: int = typer.Option(None, "--workers", "-j", min=1, help="Parallel local runs (default: sized to "
                                 "the machine: one per GPU, or one per 4 CPU cores)."),
+    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads per local run (default: cores / "
+                                "workers); lower it when other jobs share the machine."),
     ray: str = typer.Option(None, "--ray", help="Run on Ray: an address, 'auto' (this cluster) or 'local'."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Run failed runs again."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Prepare the folder and subsets, list the runs, stop."),
@@ -57,7 +59,7 @@ def run(
         console.print(_status_table(plan))
         return
     state = run_ray(plan, todo, ray, retry_failed=retry_failed) if ray else \
-        run_local(plan, todo, workers=workers, retry_failed=retry_failed)
+        run_local(plan, todo, workers=workers, threads=threads, retry_failed=retry_failed)
     console.print(_status_table(plan))
     for outcome in state.failed:
         console.print(f"[red]failed[/] {outcome.key.name}: {outcome.error} "

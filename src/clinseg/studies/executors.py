@@ -76,19 +76,21 @@ def _report(progress_state: StudyProgress, outcome: RunOutcome) -> None:
 
 
 def run_local(plan: StudyPlan, keys: Iterable[RunKey], *, workers: int | None = None,
-              retry_failed: bool = False) -> StudyProgress:
-    """Execute ``keys`` on ``workers`` local processes (default: :func:`default_workers`).
+              threads: int | None = None, retry_failed: bool = False) -> StudyProgress:
+    """Execute ``keys`` on ``workers`` local processes with ``threads`` CPU threads each (defaults:
+    :func:`default_workers`). Two CPU-heavy jobs with all threads each slow each other down far more than
+    twofold (oneDNN threads spin), so give each job its share when a machine is shared.
 
     Each process runs one run and exits (no state leaks between runs). Ctrl-C stops the workers; the
     interrupted runs resume from their checkpoints next time.
     """
     keys = list(keys)
-    auto_workers, threads, device = default_workers()
+    auto_workers, auto_threads, device = default_workers()
     workers = workers or auto_workers
     if workers < 1:
         raise ConfigError(f"workers must be >= 1, got {workers}")
-    if workers != auto_workers:
-        threads = max(1, (os.cpu_count() or 1) // workers)
+    if threads is None:
+        threads = auto_threads if workers == auto_workers else max(1, (os.cpu_count() or 1) // workers)
     state = StudyProgress(total=len(keys))
     if not keys:
         return state
