@@ -55,27 +55,28 @@ class OrganCropSampler:
         self.foreground_fraction = float(foreground_fraction)
         self.rng = rng
         self.margin_range = _margin_range(int(margin), jitter)
-        # boxes[n] = [(case index, organ box)] for every case delineating a non-empty organ n
+        # boxes[n] = [(case index, organ box)] for every case delineating a non-empty organ n; voxels[(i, n)]
+        # = the organ's voxel coordinates (all inside its box, hence inside every padded crop of it)
         self.boxes: list[list[tuple[int, Box]]] = [[] for _ in range(cases[0].target.shape[0])]
+        self.voxels: dict[tuple[int, int], np.ndarray] = {}
         for i, case in enumerate(self.cases):
             for n in np.flatnonzero(case.annotated):
                 box = bounding_box(case.target[n])
                 if box is not None:
                     self.boxes[n].append((i, box))
+                    self.voxels[(i, int(n))] = np.argwhere(case.target[n])
         self.organs = [n for n, b in enumerate(self.boxes) if b]
         if not self.organs:
             raise ValueError("no delineated organ to crop around")
 
-    def _patch_box(self, crop_box: Box, case: CaseData, organ: int) -> Box:
+    def _patch_box(self, crop_box: Box, index: int, organ: int) -> Box:
         """A patch-sized box inside ``crop_box`` (or centred on it when the crop is smaller)."""
         corner = []
         size = box_size(crop_box)
         centre = None
         if self.rng.random() < self.foreground_fraction:
-            sub = crop(case.target[organ], crop_box)
-            voxels = np.argwhere(sub)
-            if len(voxels):
-                centre = voxels[int(self.rng.integers(len(voxels)))]
+            voxels = self.voxels[(index, organ)]
+            centre = voxels[int(self.rng.integers(len(voxels)))] - np.array([lo for lo, _ in crop_box])
         for axis, ((lo, _hi), s, p) in enumerate(zip(crop_box, size, self.patch_size)):
             if s <= p:
                 start = lo - (p - s) // 2
@@ -93,7 +94,7 @@ class OrganCropSampler:
         case = self.cases[index]
         low, high = self.margin_range
         crop_box = pad_box(box, random_margin(self.rng, low, high))
-        patch_box = self._patch_box(crop_box, case, organ)
+        patch_box = self._patch_box(crop_box, index, organ)
         image, target = crop(case.image, patch_box), crop(case.target, patch_box)
         # zero what lies outside the crop (the network never sees it at inference)
         inside = np.zeros(self.patch_size, dtype=bool)

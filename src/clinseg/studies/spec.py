@@ -168,9 +168,3 @@ def load_study_spec(path: str | Path) -> StudySpec:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping")
     return study_from_dict(raw, path.parent.resolve(), str(path))
-
-
-def base_config_check(cfg: TrainConfig) -> None:
-    """Refuse base options that a study sets itself per run."""
-    if cfg.subset or cfg.val_ids:
-        raise ConfigError("study: 'subset' and 'val_ids' are set by the study for each run; remove them")
