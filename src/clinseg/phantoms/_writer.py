@@ -13,7 +13,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,6 +61,18 @@ def prepare_target(out_dir: Path) -> None:
             is_phantom = False
         if not is_phantom:
             raise ConfigError(f"{out_dir}: folder exists and is not a generated phantom; refusing to replace it")
+
+
+def dataset_spec(name: str, description: str, reference: str, channel: str, structures: Sequence[str],
+                 cases: int, test_cases: int, info: dict[str, dict], phantom: dict[str, Any],
+                 **extra: Any) -> dict[str, Any]:
+    """The ``dataset.json`` of a phantom: a multilabel, one-channel NIfTI dataset whose labels are
+    ``structures`` numbered from 1; ``extra`` keys follow ``reference``, ``phantom`` records the options."""
+    return {"name": name, "description": description, "reference": reference, **extra,
+            "channel_names": {"0": channel},
+            "labels": {structure: i + 1 for i, structure in enumerate(structures)},
+            "label_mode": "multilabel", "file_ending": ".nii.gz",
+            "numTraining": int(cases), "numTest": int(test_cases), "cases": info, "phantom": phantom}
 
 
 def write_phantom(

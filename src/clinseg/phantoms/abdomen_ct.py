@@ -57,7 +57,7 @@ from clinseg.phantoms._abdomen_anatomy import (
     sample_abdomen,
 )
 from clinseg.phantoms._shapes import PoseGrid, rotation_matrix
-from clinseg.phantoms._writer import check_options, write_phantom
+from clinseg.phantoms._writer import check_options, dataset_spec, write_phantom
 from clinseg.phantoms.registry import register_phantom
 from clinseg.viz.overlay import OverlayCase, overlay_grid, save_figure
 
@@ -228,26 +228,20 @@ def generate_abdomen_ct(
     check_options("abdomen-ct", cases, test_cases, seed, spacing_mm)
 
     def spec(info: dict[str, dict]) -> dict:
-        return {
-            "name": "AbdomenCT",
-            "description": (
+        return dataset_spec(
+            "AbdomenCT",
+            (
                 "Procedural abdominal CT in HU (clinseg abdomen-ct phantom): a large field of view with small "
                 "target organs (spleen, pancreas, heart, kidneys), all delineated in every case, among "
                 "distractors of similar HU (liver, bowel, vessels) for class-imbalance and localise-then-crop "
                 "studies."
             ),
-            "reference": "imitates seed 003 (localise to segment; MSD spleen, pancreas and heart CT)",
-            "channel_names": {"0": "CT"},
-            "labels": {name: i + 1 for i, name in enumerate(STRUCTURES)},
-            "label_mode": "multilabel",
-            "file_ending": ".nii.gz",
-            "numTraining": int(cases),
-            "numTest": int(test_cases),
-            "cases": info,
-            "phantom": {"name": "abdomen-ct", "seed": int(seed), "spacing_mm": float(spacing_mm), "version": VERSION,
-                        "pose_jitter": bool(pose_jitter), "fov_mm": list(FOV_MM),
-                        "foreground_percent": _summary([v["foreground_percent"] for v in info.values()])},
-        }
+            "imitates seed 003 (localise to segment; MSD spleen, pancreas and heart CT)",
+            "CT", STRUCTURES, cases, test_cases, info,
+            phantom={"name": "abdomen-ct", "seed": int(seed), "spacing_mm": float(spacing_mm), "version": VERSION,
+                     "pose_jitter": bool(pose_jitter), "fov_mm": list(FOV_MM),
+                     "foreground_percent": _summary([v["foreground_percent"] for v in info.values()])},
+        )
 
     return write_phantom(
         Path(out_dir), "abdomen-ct", cases, test_cases,

@@ -50,7 +50,7 @@ from clinseg.io import Geometry
 from clinseg.phantoms._head_anatomy import _n
 from clinseg.phantoms._leg_anatomy import render_legs, sample_legs
 from clinseg.phantoms._shapes import PoseGrid, rotation_matrix
-from clinseg.phantoms._writer import check_options, write_phantom
+from clinseg.phantoms._writer import check_options, dataset_spec, write_phantom
 from clinseg.phantoms.abdomen_ct import scan
 from clinseg.phantoms.registry import register_phantom
 from clinseg.viz.overlay import OverlayCase, overlay_grid, save_figure
@@ -207,29 +207,22 @@ def generate_ct_bone(
 
     def spec(info: dict[str, dict]) -> dict:
         percent = [v["foreground_percent"][STRUCTURE] for v in info.values()]
-        return {
-            "name": "CtBone",
-            "description": (
+        return dataset_spec(
+            "CtBone",
+            (
                 "Procedural lower-leg CT (clinseg ct-bone phantom): the fibula, delineated in every case, beside "
                 "the larger tibia with the same cortical shell and marrow, muscle compartments, fat and part of "
                 "the other leg (unlabelled bones), for limited-data, restoration-pretraining and click studies."
             ),
-            "reference": "imitates seed 002 (limited-data fibula segmentation in CT; pretraining and clicks)",
-            "intensity": INTENSITY,
-            "channel_names": {"0": "CT"},
-            "labels": {STRUCTURE: 1},
-            "label_mode": "multilabel",
-            "file_ending": ".nii.gz",
-            "numTraining": int(cases),
-            "numTest": int(test_cases),
-            "cases": info,
-            "phantom": {"name": "ct-bone", "seed": int(seed), "spacing_mm": float(spacing_mm), "version": VERSION,
-                        "second_leg": bool(second_leg), "pose_jitter": bool(pose_jitter), "fov_mm": list(FOV_MM),
-                        "intensity": INTENSITY,
-                        "foreground_percent": {STRUCTURE: {"mean": round(float(np.mean(percent)), 3),
-                                                           "min": round(float(np.min(percent)), 3),
-                                                           "max": round(float(np.max(percent)), 3)}}},
-        }
+            "imitates seed 002 (limited-data fibula segmentation in CT; pretraining and clicks)",
+            "CT", [STRUCTURE], cases, test_cases, info, intensity=INTENSITY,
+            phantom={"name": "ct-bone", "seed": int(seed), "spacing_mm": float(spacing_mm), "version": VERSION,
+                     "second_leg": bool(second_leg), "pose_jitter": bool(pose_jitter), "fov_mm": list(FOV_MM),
+                     "intensity": INTENSITY,
+                     "foreground_percent": {STRUCTURE: {"mean": round(float(np.mean(percent)), 3),
+                                                        "min": round(float(np.min(percent)), 3),
+                                                        "max": round(float(np.max(percent)), 3)}}},
+        )
 
     return write_phantom(
         Path(out_dir), "ct-bone", cases, test_cases,

@@ -47,7 +47,7 @@ from clinseg.phantoms._head_anatomy import (
     sample_head,
 )
 from clinseg.phantoms._shapes import PoseGrid, SymmetricWarp, rotation_matrix
-from clinseg.phantoms._writer import check_options, write_phantom
+from clinseg.phantoms._writer import check_options, dataset_spec, write_phantom
 from clinseg.phantoms.registry import register_phantom
 from clinseg.viz.overlay import OverlayCase, overlay_grid, save_figure
 
@@ -188,24 +188,18 @@ def generate_head_oar(
     check_options("head-oar", cases, test_cases, seed, spacing_mm)
 
     def spec(info: dict[str, dict]) -> dict:
-        return {
-            "name": "HeadOAR",
-            "description": (
+        return dataset_spec(
+            "HeadOAR",
+            (
                 "Procedural T1-weighted head MRI (clinseg head-oar phantom) with 11 organs at risk for brain "
                 "radiotherapy. Training delineations are partial (only OARs near the tumour) and carry CT->MR "
                 "propagation errors; the test set is clean and complete."
             ),
-            "reference": "imitates seed 000, section 2 (52 RT patients, 9.4 of 11 OARs delineated on average)",
-            "channel_names": {"0": "T1"},
-            "labels": {name: i + 1 for i, name in enumerate(STRUCTURES)},
-            "label_mode": "multilabel",
-            "file_ending": ".nii.gz",
-            "numTraining": int(cases),
-            "numTest": int(test_cases),
-            "cases": info,
-            "phantom": {"name": "head-oar", "seed": int(seed), "spacing_mm": float(spacing_mm), "version": VERSION,
-                        "pose_jitter": bool(pose_jitter), "propagation_errors": bool(propagation_errors)},
-        }
+            "imitates seed 000, section 2 (52 RT patients, 9.4 of 11 OARs delineated on average)",
+            "T1", STRUCTURES, cases, test_cases, info,
+            phantom={"name": "head-oar", "seed": int(seed), "spacing_mm": float(spacing_mm), "version": VERSION,
+                     "pose_jitter": bool(pose_jitter), "propagation_errors": bool(propagation_errors)},
+        )
 
     return write_phantom(
         Path(out_dir), "head-oar", cases, test_cases,
