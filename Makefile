@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 DEMO ?= demo
 
-.PHONY: install demo study study-localise test bench clean
+.PHONY: install demo study study-localise study-bone test bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,11 +49,19 @@ study-localise: install
 	$(BIN)/clinseg study run examples/study-abdomen-localise.yaml --out $(DEMO)/localise
 	$(BIN)/clinseg study report $(DEMO)/localise
 
+# Label-scarce strategies (seed 002) on the CT long-bone phantom: baseline vs restoration-pretrained vs
+# click-guided interactive 2D U-Nets over 1, 2, 5, 10 training patients (~45 minutes); resumable.
+study-bone: install
+	@test -f $(DEMO)/CtBone/dataset.json || $(BIN)/clinseg phantom ct-bone $(DEMO)/CtBone --cases 14 --test-cases 6 --seed 0 --spacing 2
+	$(BIN)/clinseg study run examples/study-bone-label-scarce.yaml --out $(DEMO)/bone
+	$(BIN)/clinseg study report $(DEMO)/bone
+
 test: install
 	$(PY) -m pytest -q
 
 bench: install
 	$(PY) bench/inference.py
+	$(PY) bench/pretraining.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

@@ -6,7 +6,9 @@ import typer
 
 from clinseg import __version__
 from clinseg.cli._common import console, setup_logging
+from clinseg.cli.interact import interact
 from clinseg.cli.phantom import phantom
+from clinseg.cli.pretrain import pretrain
 from clinseg.cli.study import study_app
 from clinseg.cli.train import evaluate, predict, report, train
 from clinseg.cli.validate import validate
@@ -41,4 +43,6 @@ app.command("train")(train)
 app.command("predict")(predict)
 app.command("evaluate")(evaluate)
 app.command("report")(report)
+app.command("interact")(interact)
+app.command("pretrain")(pretrain)
 app.add_typer(study_app, name="study")

@@ -19,6 +19,17 @@ def _int_pair(text: str, option: str) -> list[int]:
     return [low, high]
 
 
+def _adopt_pretraining(cfg: object, init: Path, adopt: bool) -> None:
+    """Point ``cfg.init`` at the pretraining run and, when ``adopt``, take its network and input settings."""
+    from clinseg.pretraining.transfer import pretrain_settings
+
+    settings = pretrain_settings(init)
+    cfg.init = str(init.resolve())  # type: ignore[attr-defined]
+    if adopt:
+        for key in ("model", "model_kwargs", "normalization", "patch_size"):
+            setattr(cfg, key, settings[key])
+
+
 @handle_errors
 def train(
     dataset: Path = typer.Argument(..., help="Dataset folder (clinseg or nnU-Net v2 layout)."),
@@ -29,19 +40,25 @@ def train(
     device: str = typer.Option(None, "--device", help="auto | cpu | cuda (default: auto)."),
     model: str = typer.Option(None, "--model", help="Network: resfcn3d, unet3d or dynunet."),
     seed: int = typer.Option(None, "--seed", help="Random seed."),
-    method: str = typer.Option("single", "--method", help="single (one network) or two-stage (localisation "
-                               "network + organ network on padded crops, predicted as a cascade)."),
+    method: str = typer.Option("single", "--method", help="single (one network), two-stage (localisation "
+                               "network + organ network on padded crops, predicted as a cascade) or interactive "
+                               "(image + foreground/background click maps in, the clicked object out)."),
     margin: int = typer.Option(None, "--margin", min=0, help="two-stage: context voxels around each organ (15)."),
     jitter: str = typer.Option(None, "--jitter", metavar="LOW,HIGH", help="two-stage: draw the organ "
                                "network's training margin per side in [LOW, HIGH] instead of --margin."),
     fallback: Path = typer.Option(None, "--fallback", help="two-stage: single-stage run that segments organs "
                                   "the localiser misses (default: report them as not found)."),
+    init: Path = typer.Option(None, "--init", help="Initialise from a 'clinseg pretrain' run (output head "
+                              "replaced); its network, options, normalisation and patch shape are adopted "
+                              "unless --config/--preset/--model set them."),
 ) -> None:
     """Train a segmentation network on a dataset; resumes exactly where an interrupted run stopped."""
     from clinseg.training.config import TrainConfig, config_from_dict, load_config
     from clinseg.training.methods import run_method
 
     cfg = load_config(config) if config else (config_from_dict({"preset": preset}) if preset else TrainConfig())
+    if init is not None:
+        _adopt_pretraining(cfg, init, adopt=not (config or preset or model))
     for name, value in (("device", device), ("model", model), ("seed", seed)):
         if value is not None:
             setattr(cfg, name, value)
@@ -61,17 +78,41 @@ def predict(
     tta: bool = typer.Option(False, "--tta/--no-tta", help="Mirroring test-time augmentation (Z and Y axes)."),
     largest_component: bool = typer.Option(None, "--largest-component/--all-components",
                                            help="Keep the largest connected component per structure."),
+    clicks: int = typer.Option(None, "--clicks", min=1, help="Interactive runs: simulate K clicks per slice "
+                               "(slice-wise network) or per volume from the reference; rounds 1..K are kept."),
+    reference: Path = typer.Option(None, "--reference", help="--clicks: dataset holding the reference masks "
+                                   "(default: the dataset INPUT_DIR belongs to)."),
 ) -> None:
     """Segment every case of a folder with a trained run."""
     from clinseg.inference.cascade import load_predictor
     from clinseg.inference.predictor import predict_folder
 
+    if clicks is not None:
+        _predict_with_clicks(run, input_dir, out_dir, clicks, reference, checkpoint, device)
+        return
     predictor = load_predictor(run, checkpoint, device)
     options: dict[str, object] = {"largest_component": largest_component}
     if tta:
         options["mirror_axes"] = (0, 1)  # not X: mirroring left-right would swap lateral structures
     cases = predict_folder(predictor, input_dir, out_dir, **options)
     console.print(f"predicted {len(cases)} case(s) into [bold]{out_dir}[/]")
+
+
+def _predict_with_clicks(run: Path, input_dir: Path, out_dir: Path, clicks: int, reference: Path | None,
+                         checkpoint: str, device: str) -> None:
+    from clinseg.errors import ConfigError
+    from clinseg.interactive.network import InteractiveNetwork
+    from clinseg.interactive.predict import default_reference, predict_with_clicks
+
+    reference = reference or default_reference(input_dir)
+    if reference is None:
+        raise ConfigError(f"--clicks simulates clicks from reference masks: give --reference DATASET "
+                          f"({input_dir} is not inside a dataset folder)")
+    network = InteractiveNetwork.from_run(run, checkpoint, device)
+    cases = predict_with_clicks(network, input_dir, reference, out_dir, clicks)
+    unit = "slice" if network.slice_axis is not None else "volume"
+    console.print(f"predicted {len(cases)} case(s) with up to {clicks} simulated click(s) per {unit} into "
+                  f"[bold]{out_dir}[/]")
 
 
 @handle_errors
@@ -81,6 +122,8 @@ def evaluate(
     out: Path = typer.Option(..., "--out", "-o", help="Folder for metrics.csv and summary.csv."),
     split: str = typer.Option("test", "--split", help="test | train."),
     tolerance: float = typer.Option(2.0, "--tolerance", help="Surface Dice tolerance in mm."),
+    clicks: int = typer.Option(None, "--clicks", min=1, help="Predictions made with 'predict --clicks K': also "
+                               "evaluate rounds 1..K and write dice_vs_clicks.csv/.png."),
 ) -> None:
     """Dice, HD95, ASSD, surface Dice, sensitivity, precision and volume difference per case and structure."""
     from clinseg.evaluation.evaluate import evaluate_to_folder
@@ -89,6 +132,14 @@ def evaluate(
     _, summary = evaluate_to_folder(pred_dir, ref_dataset, out, split, tolerance)
     console.print(format_summary_table(summary))
     console.print(f"wrote [bold]{out / 'metrics.csv'}[/] and {out / 'summary.csv'}")
+    if clicks is not None:
+        from clinseg.interactive.curves import write_dice_vs_clicks
+
+        table = write_dice_vs_clicks(pred_dir, ref_dataset, out, clicks, split, tolerance)
+        for structure, group in table.groupby("structure", sort=False):
+            curve = ", ".join(f"{k}: {d:.3f}" for k, d in zip(group["clicks"], group["dice_mean"]))
+            console.print(f"Dice vs clicks, {structure}: {curve}")
+        console.print(f"wrote [bold]{out / 'dice_vs_clicks.csv'}[/] and {out / 'dice_vs_clicks.png'}")
 
 
 @handle_errors

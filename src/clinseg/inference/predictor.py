@@ -26,7 +26,7 @@ import torch
 from clinseg.data.dataset import CaseRecord
 from clinseg.data.loading import load_image
 from clinseg.data.resize import lowres_shape, resize_image, resize_masks
-from clinseg.errors import CheckpointError, DatasetError
+from clinseg.errors import CheckpointError, ConfigError, DatasetError
 from clinseg.inference.postprocess import (
     keep_largest_components,
     threshold,
@@ -75,8 +75,8 @@ class Predictor:
         info = json.loads((run_dir / "fingerprint.json").read_text(encoding="utf-8"))
         structures, channels = tuple(info["structures"]), tuple(info["channels"])
         dev = select_device(device)
-        outputs = len(structures) + (1 if cfg.label_mode == "multiclass" else 0)
-        model = create_model(cfg.model, len(channels), outputs, **cfg.model_kwargs)
+        inputs, outputs = cfg.network_channels(len(channels), len(structures))
+        model = create_model(cfg.model, inputs, outputs, **cfg.model_kwargs)
         path = run_dir / "checkpoints" / f"{checkpoint}.pt"
         restore(load_checkpoint(path, "cpu"), model, None, path)
         return cls(model.to(dev).eval(), cfg, structures, channels, dev)
@@ -94,6 +94,10 @@ class Predictor:
         on its own grid).
         """
         cfg = self.config
+        if cfg.interactive:
+            raise ConfigError("this run is interactive: it segments the object that clicks designate; use "
+                              "'clinseg predict --clicks K' (clicks simulated from a reference) or "
+                              "'clinseg interact' (a person's clicks)")
         full_shape = image.shape[1:]
         if cfg.resample:
             image = resize_image(image, lowres_shape(full_shape, cfg.resample))

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from clinseg.errors import ConfigError
+from clinseg.models.registry import describe_divisors, size_divisors
 from clinseg.progress import make_progress
 from clinseg.training.device import cpu_has_fast_bf16
 
@@ -309,11 +310,12 @@ def _check_arguments(
     mirror_axes: Sequence[int],
 ) -> tuple[int, int, int]:
     """Validate the options; return the patch size as a tuple of 3 ints."""
-    divisor = int(getattr(model, "size_divisor", 1))
+    divisors = size_divisors(model)
     patch = tuple(int(p) for p in patch_size)
-    if len(patch) != 3 or any(p <= 0 or p % divisor for p in patch):
+    if len(patch) != 3 or any(p <= 0 or p % d for p, d in zip(patch, divisors)):
         raise ConfigError(
-            f"patch_size {tuple(patch_size)} must be 3 positive multiples of the model's size_divisor {divisor}"
+            f"patch_size {tuple(patch_size)} must be 3 positive multiples of the model's size_divisor "
+            f"{describe_divisors(divisors)}"
         )
     if not 0 <= overlap < 1:
         raise ConfigError(f"overlap must be in [0, 1), got {overlap}")

@@ -5,13 +5,13 @@ integer attributes ``out_channels`` and ``size_divisor`` (spatial sizes must be 
 
 >>> from clinseg.models import create_model, list_models
 >>> list_models()
-['dynunet', 'resfcn3d', 'unet3d']
+['dynunet', 'resfcn3d', 'unet2d', 'unet3d']
 >>> net = create_model("resfcn3d", in_channels=1, out_channels=11)
 """
 
-from clinseg.models import dynunet, resfcn3d, unet3d  # noqa: F401  (importing registers the networks)
+from clinseg.models import dynunet, resfcn3d, unet2d, unet3d  # noqa: F401  (importing registers the networks)
 from clinseg.models.receptive_field import empirical_receptive_field, receptive_field
-from clinseg.models.registry import create_model, list_models, register_model
+from clinseg.models.registry import create_model, list_models, register_model, size_divisors
 
 __all__ = [
     "create_model",
@@ -19,4 +19,5 @@ __all__ = [
     "list_models",
     "receptive_field",
     "register_model",
+    "size_divisors",
 ]

@@ -1,6 +1,7 @@
-"""Reusable 3D building blocks shared by the architectures in :mod:`clinseg.models`.
+"""Reusable building blocks shared by the architectures in :mod:`clinseg.models`.
 
-All blocks take and return channel-first tensors ``(B, C, Z, Y, X)``. Convolutions use zero padding
+All blocks take and return channel-first tensors ``(B, C, Z, Y, X)``; those with a ``dims`` option build the
+same block in 2D, ``(B, C, Y, X)``, for the slice-wise networks. Convolutions use zero padding
 ``kernel_size // 2`` so a stride-1 block keeps the spatial size, and a stride-``s`` block divides it by ``s``
 (for sizes that are multiples of ``s``).
 
@@ -32,21 +33,27 @@ def _group_norm(channels: int) -> nn.Module:
     return nn.GroupNorm(groups, channels)
 
 
-#: Normalisation layers by name: ``channels -> module``.
-NORMS: dict[str, Callable[[int], nn.Module]] = {
-    "group": _group_norm,
-    "instance": lambda channels: nn.InstanceNorm3d(channels, affine=True),
-    "batch": nn.BatchNorm3d,
+#: Normalisation layers by name: ``(channels, dims) -> module``.
+NORMS: dict[str, Callable[[int, int], nn.Module]] = {
+    "group": lambda channels, dims: _group_norm(channels),
+    "instance": lambda channels, dims: (nn.InstanceNorm3d if dims == 3 else nn.InstanceNorm2d)(channels, affine=True),
+    "batch": lambda channels, dims: (nn.BatchNorm3d if dims == 3 else nn.BatchNorm2d)(channels),
 }
 
+#: Convolution, transposed convolution and max pooling by number of spatial dimensions.
+CONV = {2: nn.Conv2d, 3: nn.Conv3d}
+CONV_TRANSPOSE = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+MAX_POOL = {2: nn.MaxPool2d, 3: nn.MaxPool3d}
 
-def make_norm(norm: str, channels: int) -> nn.Module:
+
+def make_norm(norm: str, channels: int, dims: int = 3) -> nn.Module:
     """A normalisation layer for ``channels`` feature maps.
 
     Parameters
     ----------
     norm : one of :data:`NORMS` (``"group"``, ``"instance"``, ``"batch"``).
     channels : number of channels ``C`` of the ``(B, C, Z, Y, X)`` input.
+    dims : spatial dimensions, 3 or 2 (``(B, C, Y, X)`` input).
 
     Raises
     ------
@@ -55,7 +62,7 @@ def make_norm(norm: str, channels: int) -> nn.Module:
     """
     if norm not in NORMS:
         raise ConfigError(f"unknown norm {norm!r}; known norms: {', '.join(sorted(NORMS))}")
-    return NORMS[norm](channels)
+    return NORMS[norm](channels, dims)
 
 
 class ConvNormAct(nn.Sequential):
@@ -67,6 +74,7 @@ class ConvNormAct(nn.Sequential):
     kernel_size : cubic kernel size, odd; zero padding ``kernel_size // 2``.
     stride : cubic stride; 2 halves each spatial size (a learned downsampling, Fig. 3 '/2' of the seed study).
     norm : name in :data:`NORMS`.
+    dims : 3 (default) or 2 spatial dimensions.
 
     Shapes
     ------
@@ -74,11 +82,12 @@ class ConvNormAct(nn.Sequential):
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, norm: str = "group"
+        self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, norm: str = "group",
+        dims: int = 3,
     ) -> None:
         super().__init__(
-            nn.Conv3d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2, bias=False),
-            make_norm(norm, out_channels),
+            CONV[dims](in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2, bias=False),
+            make_norm(norm, out_channels, dims),
             nn.ReLU(inplace=True),
         )
 
@@ -146,8 +155,8 @@ class DoubleConv(nn.Sequential):
     ``(B, in_channels, Z, Y, X) -> (B, out_channels, Z, Y, X)``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, norm: str = "group") -> None:
+    def __init__(self, in_channels: int, out_channels: int, norm: str = "group", dims: int = 3) -> None:
         super().__init__(
-            ConvNormAct(in_channels, out_channels, norm=norm),
-            ConvNormAct(out_channels, out_channels, norm=norm),
+            ConvNormAct(in_channels, out_channels, norm=norm, dims=dims),
+            ConvNormAct(out_channels, out_channels, norm=norm, dims=dims),
         )

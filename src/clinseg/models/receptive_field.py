@@ -27,6 +27,8 @@ from torch.nn.modules.batchnorm import _NormBase
 from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
 from torch.nn.modules.pooling import _AvgPoolNd, _MaxPoolNd
 
+from clinseg.models.registry import size_divisors
+
 # A layer of the chain, along one axis: (transposed, kernel, stride, padding, dilation, output_padding).
 _Layer = tuple[bool, int, int, int, int, int]
 
@@ -71,7 +73,7 @@ def _trace_layers(model: nn.Module) -> list[_Layer]:
     in_channels = getattr(model, "in_channels", None)
     if not isinstance(in_channels, int):
         in_channels = next(m.in_channels for m in model.modules() if isinstance(m, _ConvNd))
-    size = 2 * int(getattr(model, "size_divisor", 16))
+    size = 2 * max(size_divisors(model)) if hasattr(model, "size_divisor") else 32
     was_training = model.training
     try:
         model.eval()
@@ -223,7 +225,7 @@ def empirical_receptive_field(model: nn.Module, size: int | tuple[int, int, int]
     if isinstance(out, tuple | list):
         out = out[0]
     cz, cy, cx = (s // 2 for s in out.shape[2:])
-    period = int(getattr(model, "size_divisor", 1))
+    period = size_divisors(model)[2]
     largest = 0
     for shift in range(period):
         (grad,) = torch.autograd.grad(out[0, 0, cz, cy, cx + shift], x, retain_graph=shift < period - 1)

@@ -10,7 +10,8 @@ Adding a network is one new module plus one decorator (the timm pattern)::
 
 Every registered builder returns an ``nn.Module`` that maps ``(B, in_channels, Z, Y, X)`` to logits
 ``(B, out_channels, Z, Y, X)`` with the same spatial size, and that carries two integer attributes:
-``out_channels`` and ``size_divisor`` (each spatial input size must be a multiple of it).
+``out_channels`` and ``size_divisor`` (each spatial input size must be a multiple of it; three ints, one per
+axis ``(Z, Y, X)``, for networks that are not cubic, see :func:`size_divisors`).
 """
 
 from __future__ import annotations
@@ -89,7 +90,22 @@ def create_model(name: str, in_channels: int, out_channels: int, **kwargs: Any) 
     except TypeError as exc:
         raise ConfigError(f"model {name!r}: invalid options {sorted(kwargs)}: {exc}") from exc
     model = builder(in_channels, out_channels, **kwargs)
-    for attribute in ("out_channels", "size_divisor"):
-        if not isinstance(getattr(model, attribute, None), int):
-            raise TypeError(f"model {name!r} does not set the integer attribute {attribute!r}")
+    if not isinstance(getattr(model, "out_channels", None), int):
+        raise TypeError(f"model {name!r} does not set the integer attribute 'out_channels'")
+    size_divisors(model)  # raises TypeError when missing or malformed
     return model
+
+
+def size_divisors(model: nn.Module) -> tuple[int, int, int]:
+    """The model's ``size_divisor`` per axis ``(Z, Y, X)``: an int applies to all three axes, a slice-wise
+    network gives three (1 along its slicing axis). Models without the attribute take any size."""
+    value = getattr(model, "size_divisor", 1)
+    values = (value,) * 3 if isinstance(value, int) else tuple(value)
+    if len(values) != 3 or not all(isinstance(v, int) and v >= 1 for v in values):
+        raise TypeError(f"{type(model).__name__}.size_divisor must be a positive int or three, got {value!r}")
+    return values  # type: ignore[return-value]
+
+
+def describe_divisors(divisors: tuple[int, int, int]) -> str:
+    """``"4"`` for a cubic divisor, ``"[1, 8, 8] (Z, Y, X)"`` otherwise: for error messages."""
+    return str(divisors[0]) if len(set(divisors)) == 1 else f"{list(divisors)} (Z, Y, X)"

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from clinseg.models.layers import DoubleConv
+from clinseg.models.layers import CONV, CONV_TRANSPOSE, MAX_POOL, DoubleConv
 from clinseg.models.registry import register_model
 
 
@@ -27,6 +27,7 @@ class UNet3d(nn.Module):
     features : widths per level, full resolution first; ``len(features)`` is the number of levels
         (the last one is the bottleneck). Default ``(8, 16, 32, 64)``: 4 levels, lean enough for CPU.
     norm : ``"group"`` (default), ``"instance"`` or ``"batch"``.
+    dims : 3 (default); 2 builds the same U-Net with 2D layers on ``(B, C, Y, X)`` (see ``unet2d``).
 
     Shapes
     ------
@@ -53,8 +54,11 @@ class UNet3d(nn.Module):
         out_channels: int,
         features: Sequence[int] = (8, 16, 32, 64),
         norm: str = "group",
+        dims: int = 3,
     ) -> None:
         super().__init__()
+        if dims not in (2, 3):
+            raise ValueError(f"dims must be 2 or 3, got {dims}")
         widths = [int(f) for f in features]
         if len(widths) < 1:
             raise ValueError("features must give at least one width")
@@ -64,16 +68,16 @@ class UNet3d(nn.Module):
         self.encoders = nn.ModuleList()
         previous = in_channels
         for width in widths:
-            self.encoders.append(DoubleConv(previous, width, norm=norm))
+            self.encoders.append(DoubleConv(previous, width, norm=norm, dims=dims))
             previous = width
-        self.pool = nn.MaxPool3d(kernel_size=2, stride=2)
+        self.pool = MAX_POOL[dims](kernel_size=2, stride=2)
         # Decoder level l (coarse to fine): upsample widths[l + 1] -> widths[l], concat skip, two convs.
         self.ups = nn.ModuleList()
         self.decoders = nn.ModuleList()
         for level in reversed(range(len(widths) - 1)):
-            self.ups.append(nn.ConvTranspose3d(widths[level + 1], widths[level], kernel_size=2, stride=2))
-            self.decoders.append(DoubleConv(2 * widths[level], widths[level], norm=norm))
-        self.head = nn.Conv3d(widths[0], out_channels, kernel_size=1)
+            self.ups.append(CONV_TRANSPOSE[dims](widths[level + 1], widths[level], kernel_size=2, stride=2))
+            self.decoders.append(DoubleConv(2 * widths[level], widths[level], norm=norm, dims=dims))
+        self.head = CONV[dims](widths[0], out_channels, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, out_channels, Z, Y, X)`` for an input ``(B, in_channels, Z, Y, X)``."""

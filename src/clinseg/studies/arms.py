@@ -11,6 +11,7 @@ method (restoration pretraining, localise-to-segment …) plugs in as one module
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ class ArmContext:
     config : training configuration with the subset, validation cases and seed of this run filled in.
     options : the arm's ``options`` from the study specification.
     largest_component : keep the largest component per structure (the study's setting).
+    study_dir : the study folder (for what an arm shares between its runs, e.g. a pretraining run).
+    arm : the arm's name.
     """
 
     dataset_dir: Path
@@ -47,6 +50,8 @@ class ArmContext:
     config: TrainConfig
     options: dict[str, Any] = field(default_factory=dict)
     largest_component: bool = True
+    study_dir: Path | None = None
+    arm: str = ""
 
 
 ArmMethod = Callable[[ArmContext], None]
@@ -89,14 +94,26 @@ def write_measures(context: ArmContext, networks: dict[str, Path], timer: _CaseT
     write_text(context.run_dir / "measures.json", json.dumps(record, indent=2))
 
 
+def _check_options(context: ArmContext, allowed: set[str]) -> None:
+    unknown = sorted(set(context.options) - allowed)
+    if unknown:
+        raise ConfigError(f"arm {context.arm or context.run_dir.parent.name}: options {unknown} unknown; "
+                          f"this method takes {sorted(allowed) or 'none'}")
+
+
 @register_arm_method("segment")
 @register_arm_method("baseline")
 def segment(context: ArmContext) -> None:
     """Train one network on the subset (resuming if interrupted), then segment the test images."""
+    _check_options(context, set())
+    _train_and_predict(context, context.config)
+
+
+def _train_and_predict(context: ArmContext, config: TrainConfig) -> None:
     from clinseg.inference.predictor import Predictor, predict_folder
     from clinseg.training.run import train
 
-    train(context.dataset_dir, context.run_dir, context.config)
+    train(context.dataset_dir, context.run_dir, config)
     predictor = Predictor.from_run(context.run_dir, "best", context.config.device)
     timer = _CaseTimer(predictor)
     predict_folder(predictor, context.test_images, context.predictions_dir,
@@ -104,13 +121,65 @@ def segment(context: ArmContext) -> None:
     write_measures(context, {"network": context.run_dir}, timer)
 
 
+@register_arm_method("interactive")
+def interactive(context: ArmContext) -> None:
+    """Seed 002's SegInter: a click-guided network (image + click maps), evaluated with ``clicks`` (default 1)
+    simulated clicks per slice (slice-wise network) or per volume from the test reference."""
+    from clinseg.interactive.network import InteractiveNetwork
+    from clinseg.interactive.predict import predict_with_clicks
+    from clinseg.training.run import train
+
+    _check_options(context, {"clicks"})
+    config = context.config
+    if not config.interactive:
+        config = dataclasses.replace(config, interactive={"eval_clicks": 1})
+    train(context.dataset_dir, context.run_dir, config)
+    network = InteractiveNetwork.from_run(context.run_dir, "best", config.device)
+    timer = _CaseTimer(None)
+    predict_with_clicks(network, context.test_images, context.dataset_dir, context.predictions_dir,
+                        int(context.options.get("clicks", 1)), on_case=timer)
+    write_measures(context, {"network": context.run_dir}, timer)
+
+
+@register_arm_method("pretrained")
+def pretrained(context: ArmContext) -> None:
+    """Seed 002's SegPretrained: restoration pretraining on every training image of the dataset (labels never
+    read), once per arm and shared by its runs (``STUDY/pretrain/<arm>``), then the baseline training
+    initialised from it. Option ``pretrain``: :class:`~clinseg.pretraining.config.PretrainConfig` fields."""
+    _check_options(context, {"pretrain"})
+    pretrain_dir = shared_pretraining(context)
+    _train_and_predict(context, dataclasses.replace(context.config, init=str(pretrain_dir)))
+
+
+def shared_pretraining(context: ArmContext) -> Path:
+    """Pretrain (or resume, or reuse) the arm's restoration run; one process at a time holds a file lock, so
+    parallel runs of the arm wait for one pretraining instead of racing."""
+    import fcntl
+
+    from clinseg.pretraining.config import pretrain_config_from_dict
+    from clinseg.pretraining.run import pretrain
+
+    if context.study_dir is None:
+        raise ConfigError("the pretrained arm needs the study folder to keep its pretraining run")
+    folder = context.study_dir / "pretrain" / (context.arm or context.run_dir.parent.name)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    config = pretrain_config_from_dict(dict(context.options.get("pretrain", {})), "pretrain options")
+    if not config.device or config.device == "auto":
+        config = dataclasses.replace(config, device=context.config.device)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            pretrain(context.dataset_dir, folder, config)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return folder
+
+
 def _two_stage_options(context: ArmContext) -> Any:
     from clinseg.training.two_stage import TwoStageOptions
 
     allowed = {"margin", "jitter", "lowres"}
-    unknown = sorted(set(context.options) - allowed - {"organ_from"})
-    if unknown:
-        raise ConfigError(f"arm options {unknown} unknown; two-stage arms take {sorted(allowed)}")
+    _check_options(context, allowed | {"organ_from"})
     return TwoStageOptions(**{k: v for k, v in context.options.items() if k in allowed})
 
 

@@ -83,6 +83,8 @@ def execute_run(study_dir: str | Path, key: RunKey, *, device: str | None = None
             config=run_config(plan, key, device, threads),
             options=arm.options,
             largest_component=plan.spec.largest_component,
+            study_dir=plan.study_dir,
+            arm=key.arm,
         )
         ARM_METHODS.get(arm.method)(context)
         evaluate_to_folder(context.predictions_dir, plan.spec.dataset, run_dir / "evaluation")

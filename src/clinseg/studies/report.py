@@ -30,6 +30,7 @@ from clinseg.evaluation.statistics import (
     RESULT_COLUMNS,
     STUDY_METRICS,
     UNPAIRED_FOR,
+    arm_table,
     compare_arms,
     compare_modes,
     describe_tests,
@@ -150,7 +151,10 @@ def build_study_report(study_dir: str | Path, dpi: int = 110) -> Path:
                              compare_modes(results, test=UNPAIRED_FOR[info["test"]], structures=order)],
                             ignore_index=True)
     saturation = saturation_points(summary, float(info["tolerance"]))
-    for name, table in (("summary", summary), ("comparisons", comparisons), ("saturation", saturation)):
+    tables = {"summary": summary, "comparisons": comparisons, "saturation": saturation}
+    if summary["arm"].nunique() > 1:
+        tables["arms"] = arm_table(summary)
+    for name, table in tables.items():
         write_text(study_dir / f"{name}.csv", table.to_csv(index=False))
     figures = _figures(results, summary, order, study_dir / "figures", dpi)
     costs = _costs_section(study_dir, summary, figures, dpi)
@@ -235,6 +239,9 @@ def _body(info: dict[str, Any], results: pd.DataFrame, summary: pd.DataFrame, co
         parts += ["<h2>Sampling modes</h2>", *(img_tag(png, cap) for cap, png in figures["modes"])]
     if figures["arms"]:
         parts += ["<h2>Arms</h2>", *(img_tag(png, cap) for cap, png in figures["arms"])]
+    if len(arms) > 1:
+        parts += ["<h2>Mean Dice per arm and size</h2><p class=muted>Mean over networks of each network's mean "
+                  "test Dice (arms.csv).</p>", table_html(arm_table(summary))]
     parts += [("<h2>Learning-curve table</h2><details><summary>mean [95% CI] per arm, mode, M and structure "
               f"({len(summary)} rows; summary.csv)</summary>{table_html(_summary_view(summary))}</details>"),
               ("<h2>Comparisons</h2><details open><summary>two-sided tests per M and structure, "

@@ -54,6 +54,11 @@ class TrainConfig:
     seed : seeds the patch sampler, the weights and augmentation.
     overlap, mirror_axes, threshold, largest_component, skip_background : inference settings used for
         validation and as defaults for ``clinseg predict``.
+    init : a ``clinseg pretrain`` run whose encoder-decoder weights initialise the network (the output
+        head is replaced; see :mod:`clinseg.pretraining.transfer`); empty = random initialisation.
+    interactive : non-empty makes the run interactive (``--method interactive``, seed 002 §2.3): the network
+        reads the image plus a foreground and a background click map and outputs one mask, the object the
+        clicks designate; options are :class:`clinseg.interactive.guidance.ClickSettings` fields.
     """
 
     model: str = "unet3d"
@@ -87,11 +92,20 @@ class TrainConfig:
     threshold: float = 0.5
     largest_component: bool = False
     skip_background: float | None = None
+    init: str = ""
+    interactive: dict[str, Any] = field(default_factory=dict)
+
+    def network_channels(self, num_channels: int, num_structures: int) -> tuple[int, int]:
+        """``(in, out)`` channels of the network: an interactive run adds two click-map inputs and has one
+        output (the clicked object); otherwise one output per structure, plus background for multiclass."""
+        if self.interactive:
+            return num_channels + 2, 1
+        return num_channels, num_structures + (1 if self.label_mode == "multiclass" else 0)
 
     def resolved(self, spec: DatasetSpec, device_type: str) -> TrainConfig:
         """A copy with every *auto* value filled from the dataset spec and the device type."""
         cfg = dataclasses.replace(self)
-        cfg.label_mode = cfg.label_mode or spec.label_mode
+        cfg.label_mode = cfg.label_mode or ("multilabel" if cfg.interactive else spec.label_mode)
         if cfg.label_mode not in ("multilabel", "multiclass"):
             raise ConfigError(f"label_mode must be multilabel or multiclass, got {cfg.label_mode!r}")
         cfg.loss = cfg.loss or ("masked_bce" if cfg.label_mode == "multilabel" else "marginal_ce_dice")
@@ -105,8 +119,10 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on values that cannot work."""
-        if len(self.patch_size) not in (0, 3) or any(p < 4 for p in self.patch_size):
-            raise ConfigError(f"patch_size must be three sizes >= 4, got {self.patch_size}")
+        if len(self.patch_size) not in (0, 3) or any(p < 1 for p in self.patch_size) or (
+                self.patch_size and sorted(self.patch_size)[1] < 4):
+            raise ConfigError(f"patch_size must be three sizes >= 4, or [1, H, W]-like for a slice-wise network "
+                              f"(one size 1), got {self.patch_size}")
         for name in ("batch_size", "iterations", "val_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -116,6 +132,9 @@ class TrainConfig:
             raise ConfigError(f"overlap must be in [0, 1), got {self.overlap}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.interactive and self.label_mode == "multiclass":
+            raise ConfigError("an interactive run segments one clicked object with a sigmoid: label_mode must "
+                              "be multilabel")
 
 
 #: Named presets: the paper settings are named, not copy-pasted numbers.

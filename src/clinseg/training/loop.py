@@ -42,6 +42,10 @@ class LoopParts:
     validator: Validator | None
     device: torch.device
     amp: torch.dtype | None = None
+    #: The validator's score that selects ``best.pt`` and drives early stopping, and its direction.
+    #: ``state.best_score`` holds it signed so that higher is better (a minimised L1 is stored negated).
+    monitor: str = "dice"
+    higher_is_better: bool = True
 
 
 class _StopRequest:
@@ -144,7 +148,7 @@ def run_loop(
                     scores = parts.validator(parts.model)
                     parts.model.train()
                     record.update({f"val_{k}": v for k, v in scores.items()})
-                    score = scores["dice"]
+                    score = scores[parts.monitor] if parts.higher_is_better else -scores[parts.monitor]
                     if not math.isnan(score) and score > state.best_score:
                         state.best_score, state.best_iteration, state.bad_validations = score, state.iteration, 0
                         save_checkpoint(ckpt_dir / "best.pt", parts.model, None, state)
@@ -159,7 +163,8 @@ def run_loop(
                     state.finished = True
                 if state.finished or state.iteration % cfg.checkpoint_every == 0:
                     save_last()
-                best = f" val Dice {state.best_score:.3f}" if state.best_score > -math.inf else ""
+                best = (f" best val {parts.monitor} {abs(state.best_score):.3f}"
+                        if state.best_score > -math.inf else "")
                 progress.update(task, completed=state.iteration,
                                 status=f"loss {np.mean(losses[-20:]):.4f}{best}")
                 if on_iteration is not None:

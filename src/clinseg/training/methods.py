@@ -1,7 +1,8 @@
 """Training methods by name (``clinseg train --method NAME``): what a run folder holds and how it is made.
 
 ``single`` trains one network (the default); ``two-stage`` trains seed 003's localisation and organ networks
-into one folder, which ``clinseg predict`` then runs as a cascade. A method takes the dataset, the run
+into one folder, which ``clinseg predict`` then runs as a cascade; ``interactive`` trains a network guided by
+clicks (seed 002), which ``clinseg predict --clicks`` and ``clinseg interact`` apply. A method takes the dataset, the run
 folder, the base configuration and its own options, and returns a one-line summary.
 """
 
@@ -40,6 +41,17 @@ def two_stage(dataset: Path, out: Path, cfg: TrainConfig, iterations: int | None
     states = train_two_stage(dataset, out, cfg, options, iterations=iterations)
     return "; ".join(f"{name}: {s.iteration} iterations, best validation Dice {s.best_score:.3f}"
                      for name, s in states.items())
+
+
+@TRAIN_METHODS.register("interactive")
+def interactive(dataset: Path, out: Path, cfg: TrainConfig, iterations: int | None = None) -> str:
+    """One network guided by foreground/background clicks (seed 002 §2.3): the image plus two click maps in,
+    the clicked object out; trained with simulated clicks, validated with one click per slice or volume."""
+    import dataclasses
+
+    if not cfg.interactive:
+        cfg = dataclasses.replace(cfg, interactive={"eval_clicks": 1})
+    return single(dataset, out, cfg, iterations) + " (validated with simulated clicks)"
 
 
 def run_method(name: str, dataset: Path, out: Path, cfg: TrainConfig, iterations: int | None = None,

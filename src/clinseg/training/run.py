@@ -26,7 +26,8 @@ from clinseg.data.resize import resample_case
 from clinseg.errors import CheckpointError, ConfigError, DatasetError
 from clinseg.io.atomic import write_text
 from clinseg.losses import create_loss
-from clinseg.models import create_model
+from clinseg.models import create_model, size_divisors
+from clinseg.models.registry import describe_divisors
 from clinseg.progress import track
 from clinseg.training.checkpoint import TrainState, load_checkpoint, restore
 from clinseg.training.config import TrainConfig, load_config, save_config
@@ -87,11 +88,6 @@ def _kept_structures(dataset: Dataset, cfg: TrainConfig, val_ids: list[str]) -> 
     return kept
 
 
-def output_channels(cfg: TrainConfig, num_structures: int) -> int:
-    """Network outputs: one per structure (multilabel), plus background for multiclass."""
-    return num_structures + (1 if cfg.label_mode == "multiclass" else 0)
-
-
 def activation_of(cfg: TrainConfig) -> str:
     return "sigmoid" if cfg.label_mode == "multilabel" else "softmax"
 
@@ -114,16 +110,29 @@ def init_output_prior(model: torch.nn.Module, outputs: int, prior: float = SIGMO
     return True
 
 
-def build_model(cfg: TrainConfig, in_channels: int, num_structures: int) -> torch.nn.Module:
+def build_model(cfg: TrainConfig, num_channels: int, num_structures: int) -> torch.nn.Module:
     """Create the configured network (seeded) and check the patch fits its size divisor."""
     torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, in_channels, output_channels(cfg, num_structures), **cfg.model_kwargs)
+    inputs, outputs = cfg.network_channels(num_channels, num_structures)
+    model = create_model(cfg.model, inputs, outputs, **cfg.model_kwargs)
     if cfg.label_mode == "multilabel":
-        init_output_prior(model, num_structures)
-    divisor = int(getattr(model, "size_divisor", 1))
-    if any(p % divisor for p in cfg.patch_size):
-        raise ConfigError(f"patch_size {cfg.patch_size} must be a multiple of {divisor} for {cfg.model}")
+        init_output_prior(model, outputs)
+    divisors = size_divisors(model)
+    if any(p % d for p, d in zip(cfg.patch_size, divisors)):
+        raise ConfigError(f"patch_size {cfg.patch_size} must be a multiple of {describe_divisors(divisors)} "
+                          f"for {cfg.model}")
     return model
+
+
+def _initialise_from(model: torch.nn.Module, cfg: TrainConfig, run_dir: Path) -> None:
+    """Copy the encoder-decoder weights of the pretraining run ``cfg.init`` (output head replaced) and
+    record what was transferred in ``RUN/init.json``."""
+    from clinseg.pretraining.transfer import transfer_weights
+
+    report = transfer_weights(model, Path(cfg.init), model_name=cfg.model, model_kwargs=cfg.model_kwargs,
+                              normalization=cfg.normalization)
+    write_text(run_dir / "init.json", json.dumps(report.to_dict(), indent=2))
+    log.info("initialised %d tensors from %s", len(report.transferred), cfg.init)
 
 
 def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, fingerprint: dict, requested_iterations: int | None) -> TrainConfig:
@@ -191,12 +200,15 @@ def train(
     train_cases = [keep_structures(case, spec.structures, kept[case.case_id]) for case in load(train_records)]
     val_cases = load([dataset.case(c) for c in val_ids])
 
-    model = build_model(cfg, spec.num_channels, spec.num_structures).to(device)
+    model = build_model(cfg, spec.num_channels, spec.num_structures)
+    last = run_dir / "checkpoints" / "last.pt"
+    if cfg.init and not last.is_file():  # a resumed run restores its own weights below
+        _initialise_from(model, cfg, run_dir)
+    model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sampler, val_cases = build_source(cfg.sampler, cfg.sampler_kwargs, train_cases, val_cases, cfg.patch_size,
                                       cfg.foreground_fraction, np.random.default_rng(cfg.seed))
     state = TrainState()
-    last = run_dir / "checkpoints" / "last.pt"
     metrics = MetricsLog(run_dir / "metrics.jsonl")
     if last.is_file():
         state = restore(load_checkpoint(last, device), model, optimizer, last)
@@ -209,13 +221,17 @@ def train(
         raise CheckpointError(f"{run_dir}: best.pt exists without last.pt; use a new --out folder")
     metrics.truncate_after(state.iteration)
 
+    amp = amp_dtype(device, cfg.amp)
     validator = None
-    if val_cases:
+    if cfg.interactive:
+        from clinseg.interactive.training import interactive_parts
+
+        sampler, validator = interactive_parts(model, cfg, sampler, val_cases, spec, device, amp)
+    elif val_cases:
         def validator(m: torch.nn.Module) -> dict[str, float]:
             return validation_scores(m, val_cases, spec.structures, patch_size=cfg.patch_size,
                                      activation=activation_of(cfg), overlap=cfg.overlap,
                                      threshold=cfg.threshold, device=device)
 
-    parts = LoopParts(model, optimizer, create_loss(cfg.loss, **cfg.loss_kwargs), sampler, validator, device,
-                      amp_dtype(device, cfg.amp))
+    parts = LoopParts(model, optimizer, create_loss(cfg.loss, **cfg.loss_kwargs), sampler, validator, device, amp)
     return run_loop(parts, cfg, state, run_dir, metrics, on_iteration)

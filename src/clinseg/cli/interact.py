@@ -1,0 +1,49 @@
+"""``clinseg interact RUN IMAGE``: segment an image by clicking, in a local web page.
+
+Opens the viewer of :mod:`clinseg.interactive.viewer` in the browser: left click on the structure
+(foreground), right click or shift+click around it (background), the network redraws it; a brush corrects
+the rest. "Save prediction" writes ``RUN/interact/<case>/<structure>.nii.gz``; "Save corrections to dataset"
+adds the image and the touched structures to ``--dataset`` (default ``RUN/corrections``) for fine-tuning:
+``clinseg train DATASET --out RUN2 --init ...``. Serves until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import webbrowser
+from pathlib import Path
+
+import typer
+
+from clinseg.cli._common import console, handle_errors
+
+
+@handle_errors
+def interact(
+    run: Path = typer.Argument(..., help="Interactive run folder (clinseg train --method interactive)."),
+    image: Path = typer.Argument(..., help="Image to segment: one file, or the _0000 file of a multi-channel case."),
+    dataset: Path = typer.Option(None, "--dataset", help="Dataset folder the corrections are saved into "
+                                 "(created if missing; default RUN/corrections)."),
+    case: str = typer.Option(None, "--case", help="Case id of the saved corrections (default: from the image "
+                             "file name)."),
+    port: int = typer.Option(0, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0: a free one)."),
+    no_browser: bool = typer.Option(False, "--no-browser", help="Only print the address; do not open a browser."),
+    checkpoint: str = typer.Option("best", "--checkpoint", help="best | last."),
+    device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+) -> None:
+    """Segment IMAGE interactively with the clicks of a person (a local web page)."""
+    from clinseg.interactive.network import InteractiveNetwork
+    from clinseg.interactive.viewer import ViewerSession, serve
+
+    network = InteractiveNetwork.from_run(run, checkpoint, device)
+    session = ViewerSession(network, image, case_id=case, run_dir=run, dataset_dir=dataset)
+    server = serve(session, port=port)
+    console.print(f"viewer for [bold]{session.case_id}[/] at [bold]{server.url}[/] — Ctrl-C to stop")
+    if not no_browser:
+        webbrowser.open(server.url)
+    try:
+        while True:
+            server.wait(0.5)
+    except KeyboardInterrupt:
+        console.print("stopped")
+    finally:
+        server.shutdown()

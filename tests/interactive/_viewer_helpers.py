@@ -1,0 +1,65 @@
+"""A tiny trained interactive run and its image, shared by the viewer tests (built once per test module)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clinseg.io import Geometry, write_image
+
+GEOM = Geometry(spacing=(1.0, 1.0, 2.0), origin=(10.0, -5.0, 3.0), shape=(6, 16, 16))
+STRUCTURES = ("A", "B")
+
+
+def _disc(center: tuple[int, int], r: int) -> np.ndarray:
+    y, x = np.ogrid[:16, :16]
+    return ((y - center[0]) ** 2 + (x - center[1]) ** 2 <= r * r)
+
+
+def make_interactive_run(root: Path) -> tuple[Path, Path]:
+    """Write a 2-case dataset (structures A, B; one channel), train a 3-iteration slice-wise interactive
+    unet2d on it, and write one new image to segment. Returns ``(run_dir, image_path)``."""
+    from clinseg.training.config import TrainConfig
+    from clinseg.training.run import train
+
+    dataset = root / "ds"
+    (dataset / "imagesTr").mkdir(parents=True)
+    (dataset / "dataset.json").write_text(json.dumps({
+        "name": "Tiny", "channel_names": {"0": "CT"}, "labels": {"A": 1, "B": 2},
+        "label_mode": "multilabel", "file_ending": ".nii.gz"}))
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        a = np.broadcast_to(_disc((5, 5), 3), GEOM.shape).astype(np.uint8)
+        b = np.broadcast_to(_disc((10, 11), 3), GEOM.shape).astype(np.uint8)
+        image = (1.0 * a + 0.5 * b + rng.normal(0, 0.05, GEOM.shape)).astype(np.float32)
+        write_image(image, GEOM, dataset / "imagesTr" / f"case_{i}_0000.nii.gz")
+        write_image(a, GEOM, dataset / "structuresTr" / f"case_{i}" / "A.nii.gz")
+        write_image(b, GEOM, dataset / "structuresTr" / f"case_{i}" / "B.nii.gz")
+    run = root / "run"
+    # A threshold of 1e-4 (a logit of -9.2, far below what an untrained net outputs on intensities ~1): every
+    # voxel the network recomputes becomes foreground, whatever 3 iterations learnt, so a test sees exactly
+    # which slices a click recomputed (the network's quality is not under test here). Not 0: voxels copied
+    # from the previous mask (0) must stay 0.
+    cfg = TrainConfig(model="unet2d", model_kwargs={"features": [4, 8]}, patch_size=[1, 16, 16], batch_size=2,
+                      iterations=3, val_every=3, interactive={"sigma": 2.0}, normalization="none",
+                      val_cases=1, device="cpu", threshold=1e-4)
+    train(dataset, run, cfg)
+    image_path = root / "new" / "scan_0000.nii.gz"
+    write_image((np.broadcast_to(_disc((7, 7), 4), GEOM.shape)
+                 + rng.normal(0, 0.05, GEOM.shape)).astype(np.float32), GEOM, image_path)
+    return run, image_path
+
+
+_RUNS: dict[Path, tuple[Path, Path]] = {}
+
+
+def shared_interactive_run(factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """:func:`make_interactive_run` once per pytest session (the viewer test modules share it; tests only
+    read the run, saves go to their own folders or to ``run/interact``)."""
+    base = factory.getbasetemp()
+    if base not in _RUNS:
+        _RUNS[base] = make_interactive_run(factory.mktemp("viewer_run"))
+    return _RUNS[base]

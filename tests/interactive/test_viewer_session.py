@@ -1,0 +1,156 @@
+"""ViewerSession without HTTP, on a real (tiny, 3-iteration) slice-wise interactive run.
+
+The run thresholds at 1e-4 (see ``_viewer_helpers``): whatever the network learnt, every voxel it recomputes is
+foreground, so a click on slice z turns exactly slice z on — that is what these tests check by hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clinseg.data.dataset import load_dataset
+from clinseg.errors import ClinsegError, DatasetError
+from clinseg.interactive.network import InteractiveNetwork
+from clinseg.interactive.viewer import ViewerSession, case_id_of
+from clinseg.io import read_geometry, read_image, write_image
+from tests.interactive._viewer_helpers import GEOM, shared_interactive_run
+
+SLICE = GEOM.shape[1] * GEOM.shape[2]  # voxels in one axial slice
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[InteractiveNetwork, Path, Path]:
+    run, image = shared_interactive_run(tmp_path_factory)
+    return InteractiveNetwork.from_run(run, device="cpu"), run, image
+
+
+@pytest.fixture
+def session(trained: tuple[InteractiveNetwork, Path, Path]) -> ViewerSession:
+    network, run, image = trained
+    return ViewerSession(network, image, run_dir=run)
+
+
+def _on_slices(mask: np.ndarray) -> list[int]:
+    return [int(z) for z in np.flatnonzero(mask.any(axis=(1, 2)))]
+
+
+def test_case_id_comes_from_the_file_name() -> None:
+    assert case_id_of("/x/scan_0000.nii.gz") == "scan"
+    assert case_id_of("ct.nrrd") == "ct"
+
+
+def test_a_click_recomputes_only_its_slice_and_undo_restores(session: ViewerSession) -> None:
+    assert session.summary()["voxels"] == 0 and session.touched == ()
+    session.click(3, 7, 7, foreground=True)
+    assert _on_slices(session.mask()) == [3] and session.mask().sum() == SLICE
+    assert session.touched == ("A",)
+    after_one = session.summary()["mask_hash"]
+    session.click(4, 1, 2, foreground=False)
+    assert _on_slices(session.mask()) == [3, 4]
+    assert session.clicks() == ([(3, 7, 7)], [(4, 1, 2)])
+    assert session.undo()
+    assert _on_slices(session.mask()) == [3] and session.clicks() == ([(3, 7, 7)], [])
+    assert session.summary()["mask_hash"] == after_one
+    assert session.undo() and session.mask().sum() == 0 and session.touched == ()
+    assert not session.undo()
+
+
+def test_brush_paints_a_disc_in_one_slice_and_survives_clicks(session: ViewerSession) -> None:
+    session.select("B")
+    session.brush(2, [(8, 8)], radius=2, erase=False)
+    mask = session.mask()
+    assert _on_slices(mask) == [2] and mask.sum() == 13  # disc of radius 2: 1 + 4 + 4 + 4 voxels
+    assert mask[2, 8, 6] and mask[2, 10, 8] and not mask[2, 10, 10]
+    assert session.touched == ("B",) and session.mask("A").sum() == 0
+    session.click(2, 1, 1, foreground=True)  # the network fills slice 2
+    session.brush(2, [(8, 8)], radius=1, erase=True)  # erase a 5-voxel disc
+    session.click(2, 2, 2, foreground=True)  # recomputes slice 2: the erased voxels stay erased
+    assert session.mask().sum() == SLICE - 5 and not session.mask()[2, 8, 9]
+    assert session.undo() and session.undo()  # the click, then the erasing stroke
+    assert session.mask().sum() == SLICE
+    session.clear()
+    assert session.mask().sum() == 0 and session.touched == () and session.clicks() == ([], [])
+
+
+def test_slice_png_changes_with_the_mask(session: ViewerSession) -> None:
+    before = session.slice_png(0, 3)
+    assert before.startswith(b"\x89PNG")
+    session.click(3, 7, 7, foreground=True)
+    assert session.slice_png(0, 3) != before
+    assert session.slice_png(1, 7).startswith(b"\x89PNG") and session.slice_png(2, 0).startswith(b"\x89PNG")
+
+
+def test_bad_input_is_a_clear_error(session: ViewerSession) -> None:
+    with pytest.raises(ClinsegError, match="outside the image grid"):
+        session.click(6, 0, 0, foreground=True)
+    with pytest.raises(ClinsegError, match="unknown structure 'C'"):
+        session.select("C")
+    with pytest.raises(ClinsegError, match="nothing to save"):
+        session.save_corrections()
+
+
+def test_save_prediction_writes_the_mask_with_the_input_geometry(session: ViewerSession, tmp_path: Path) -> None:
+    image_bytes = session.image_path.read_bytes()
+    session.click(1, 7, 7, foreground=True)
+    path = session.save_prediction(tmp_path / "pred.nii.gz")
+    assert read_geometry(path).mismatch(read_geometry(session.image_path)) == []
+    np.testing.assert_array_equal(read_image(path).array, session.mask())
+    default = session.save_prediction()
+    assert default == session.run_dir / "interact" / "scan" / "A.nii.gz" and default.is_file()
+    assert session.image_path.read_bytes() == image_bytes  # the input is never modified
+
+
+def test_save_corrections_writes_touched_structures_and_updates_the_dataset(
+        trained: tuple[InteractiveNetwork, Path, Path], tmp_path: Path) -> None:
+    network, run, image = trained
+    original = read_image(image).array
+    first = ViewerSession(network, image, run_dir=run)
+    first.click(2, 7, 7, foreground=True)
+    dataset = tmp_path / "corrected"
+    files = first.save_corrections(dataset)
+    assert dataset / "structuresTr" / "scan" / "A.nii.gz" in files
+    assert not (dataset / "structuresTr" / "scan" / "B.nii.gz").exists()  # untouched: not delineated
+    np.testing.assert_array_equal(read_image(dataset / "imagesTr" / "scan_0000.nii.gz").array, original)
+    np.testing.assert_array_equal(read_image(dataset / "structuresTr" / "scan" / "A.nii.gz").array, first.mask())
+    ds = load_dataset(dataset)
+    assert ds.spec.channels == ("CT",) and ds.spec.structures == ("A", "B")
+    assert ds.spec.label_mode == "multilabel" and ds.problems == ()
+    assert ds.case("scan").annotated == {"A"}
+
+    second_image = tmp_path / "other_0000.nii.gz"
+    write_image(original[::-1].copy(), GEOM, second_image)
+    second = ViewerSession(network, second_image, run_dir=run)
+    second.select("B")
+    second.click(0, 3, 3, foreground=False)  # a background click alone also delineates (as empty here)
+    second.save_corrections(dataset)
+    ds = load_dataset(dataset)
+    assert [c.case_id for c in ds.train] == ["other", "scan"]
+    assert ds.case("other").annotated == {"B"} and ds.case("scan").annotated == {"A"}
+
+
+def test_save_corrections_keeps_existing_labels_and_refuses_other_channels(
+        session: ViewerSession, tmp_path: Path) -> None:
+    session.click(2, 7, 7, foreground=True)
+    dataset = tmp_path / "existing"
+    dataset.mkdir()
+    spec = {"name": "Mine", "channel_names": {"0": "CT"}, "labels": {"Z": 1, "B": 2}, "label_mode": "multilabel",
+            "file_ending": ".nii.gz", "cases": {"old": {"weak_labels": {"tumour": True}}}}
+    (dataset / "dataset.json").write_text(json.dumps(spec))
+    session.save_corrections(dataset, case_id="mine_1")
+    saved = json.loads((dataset / "dataset.json").read_text())
+    assert saved["labels"] == {"Z": 1, "B": 2, "A": 3} and saved["name"] == "Mine" and saved["cases"] == spec["cases"]
+    assert (dataset / "structuresTr" / "mine_1" / "A.nii.gz").is_file()
+
+    other = tmp_path / "mr"
+    other.mkdir()
+    (other / "dataset.json").write_text(json.dumps({**spec, "channel_names": {"0": "T1", "1": "T2"}}))
+    before = hashlib.sha1((other / "dataset.json").read_bytes()).hexdigest()
+    with pytest.raises(DatasetError, match="channels"):
+        session.save_corrections(other)
+    assert hashlib.sha1((other / "dataset.json").read_bytes()).hexdigest() == before
+    assert not (other / "imagesTr").exists()
