@@ -6,14 +6,10 @@ import numpy as np
 import pytest
 
 from clinseg.interactive import (
-    MAX_INTERACTIONS,
     Click,
     click_maps,
     initial_click,
     next_click,
-    num_interactions,
-    simulate_clicks,
-    training_clicks,
 )
 
 
@@ -79,23 +75,6 @@ def test_next_click_3d() -> None:
     assert next_click(target, pred) == Click((6, 6, 6), False)
 
 
-def test_simulate_clicks_orders_regions_and_respects_the_budget() -> None:
-    target, pred = _square_case(fp_edge=7)
-    pred[15:18, 2:5] = 1  # a third, 9-voxel false positive centred at (16, 3)
-    rng = np.random.default_rng(0)
-    assert simulate_clicks(target, pred, rng, 4) == ([(6, 6), (6, 3)], [(15, 15), (16, 3)])
-    assert simulate_clicks(target, pred, rng, 2) == ([(6, 6)], [(15, 15)])
-    assert simulate_clicks(target, pred, rng, 0) == ([], [])
-    # No prediction: only the initial click, as the missed region (the whole target) already holds it.
-    assert simulate_clicks(target, None, rng, 5) == ([(6, 6)], [])
-    # Empty target: no foreground click, background clicks only where the prediction is wrong. The whole
-    # prediction is now false positive: the 9x6 rest of the square (54 voxels, ridge centre (6, 7.5): tie,
-    # first in C order without a generator), then the 49- and 9-voxel blobs.
-    empty = np.zeros_like(target)
-    assert simulate_clicks(empty, pred, None, 5) == ([], [(6, 7), (15, 15), (16, 3)])
-    assert simulate_clicks(empty, None, rng, 5) == ([], [])
-
-
 def test_click_maps_channels_are_normalised_with_peak_at_the_click() -> None:
     maps = click_maps((15, 17), [(7, 8)], [], sigma=2.0)
     assert maps.shape == (2, 15, 17) and maps.dtype == np.float32
@@ -109,31 +88,6 @@ def test_click_maps_channels_are_normalised_with_peak_at_the_click() -> None:
     assert vol.shape == (2, 9, 10, 11) and vol[0, 0, 0, 0] == 1.0 and vol[1, 4, 5, 5] == 1.0
     with pytest.raises(ValueError, match="outside"):
         click_maps((5, 5), [(5, 0)], [], sigma=1.0)
-
-
-def test_all_background_switch_gives_zero_target_and_background_clicks_only() -> None:
-    target, pred = _square_case(fp_edge=7)
-    for seed in range(5):
-        out, fg, bg = training_clicks(target, None, np.random.default_rng(seed), background_rate=1.0)
-        assert out.dtype == target.dtype and not out.any() and fg == []
-        assert bg[0] == (6, 6)  # first round: the object itself is what the network must now leave out
-        out, fg, bg = training_clicks(target, pred, np.random.default_rng(seed), background_rate=1.0)
-        assert not out.any() and fg == [] and 1 <= len(bg) <= MAX_INTERACTIONS
-        assert all(pred[p] for p in bg)  # background clicks land on what the network predicted
-    assert target.sum() == 81  # input untouched
-
-
-def test_training_clicks_without_switch_and_determinism() -> None:
-    target, pred = _square_case(fp_edge=7)
-    out, fg, bg = training_clicks(target, pred, np.random.default_rng(0), background_rate=0.0)
-    np.testing.assert_array_equal(out, target)
-    assert out is not target and fg[0] == (6, 6)
-    assert all(target[p] for p in fg) and all(pred[p] and not target[p] for p in bg)
-    runs = [training_clicks(target, pred, np.random.default_rng(3)) for _ in range(2)]
-    np.testing.assert_array_equal(runs[0][0], runs[1][0])
-    assert runs[0][1:] == runs[1][1:]
-    draws = {num_interactions(np.random.default_rng(s)) for s in range(200)}
-    assert draws == {1, 2, 3, 4, 5}
 
 
 def test_symmetric_ties_are_broken_by_the_generator() -> None:

@@ -7,7 +7,13 @@ import pytest
 
 from clinseg.data.samplers import PatchBatch
 from clinseg.errors import ConfigError
-from clinseg.interactive.guidance import ClickSettings, Guidance, first_round, next_round, slice_axis_of
+from clinseg.interactive.guidance import (
+    ClickSettings,
+    Guidance,
+    first_round,
+    next_round,
+    slice_axis_of,
+)
 from clinseg.interactive.network import simulate_session
 from clinseg.interactive.training import ClickSource
 
@@ -109,7 +115,7 @@ def test_all_background_switch_gives_background_clicks_only():
     original = _Fixed().target
     for i in range(2):
         bg = np.unravel_index(np.argmax(batch.image[i, 2]), batch.image.shape[2:])
-        assert original[i, :, *bg].any()  # the background click lands on the object to leave out
+        assert original[(i, slice(None), *bg)].any()  # the background click lands on the object to leave out
 
 
 def test_click_source_adds_corrective_clicks_from_the_network():

@@ -102,3 +102,41 @@ def test_evaluate_clicks_without_rounds_is_a_clear_error(interactive_run: Path, 
                                "--clicks", "1"]).exit_code == 0
     result = runner.invoke(app, ["evaluate", str(out), str(two_discs), "--out", str(tmp_path / "e"), "--clicks", "3"])
     assert result.exit_code != 0 and "--clicks 3" in result.output
+
+
+def test_corrections_fine_tune_the_interactive_run(interactive_run: Path, two_discs: Path, tmp_path: Path):
+    """The corrective-annotation loop: clicks in the viewer's session, corrections saved as a dataset in
+    which only the touched structure is delineated, then `train --init RUN` fine-tunes the same network."""
+    from clinseg.data.dataset import load_dataset
+    from clinseg.interactive.viewer import ViewerSession
+
+    network = InteractiveNetwork.from_run(interactive_run)
+    corrections = tmp_path / "corrections"
+    for i in range(2):  # two corrected cases: a dataset the trainer can split into training and validation
+        session = ViewerSession(network, two_discs / "imagesTr" / f"case_{i}_0000.nii.gz", run_dir=interactive_run)
+        session.select("B")
+        session.click(1, 16, 16, True)
+        session.save_corrections(corrections)
+    dataset = load_dataset(corrections)
+    assert [sorted(r.annotated) for r in dataset.train] == [["B"], ["B"]]  # A untouched: not delineated
+
+    result = CliRunner().invoke(app, ["train", str(corrections), "--out", str(tmp_path / "tuned"), "--init",
+                                      str(interactive_run), "-n", "2", "--val-cases", "1"])
+    assert result.exit_code == 0, result.output
+    init = json.loads((tmp_path / "tuned" / "init.json").read_text())
+    assert init["num_skipped"] == 0 and init["num_partial"] == 0  # same network: everything, head included
+    tuned = InteractiveNetwork.from_run(tmp_path / "tuned")
+    assert tuned.config.interactive == network.config.interactive and tuned.slice_axis == 0
+
+
+def test_3d_interactive_run_clicks_per_volume(two_discs: Path, tmp_path: Path):
+    cfg = TrainConfig(model="unet3d", model_kwargs={"features": [4, 8]}, patch_size=[4, 16, 16], batch_size=2,
+                      iterations=2, val_every=2, normalization="none", interactive={"sigma": 2.0, "eval_clicks": 2})
+    train(two_discs, tmp_path / "run3d", cfg)
+    network = InteractiveNetwork.from_run(tmp_path / "run3d")
+    assert network.slice_axis is None
+    image, geometry = network.load_image(two_discs / "imagesTs" / "test_0_0000.nii.gz")
+    target = read_image(two_discs / "structuresTs" / "test_0" / "A.nii.gz").array > 0
+    rounds = network.simulate(image, target, 2, geometry.spacing_zyx)
+    assert len(rounds) == 2 and rounds[0][1].count() == 1  # one click for the whole volume
+    assert rounds[1][1].count() <= 2 and rounds[1][0].shape == GEOM.shape

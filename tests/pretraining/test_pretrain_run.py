@@ -22,7 +22,11 @@ from clinseg.pretraining.config import (
 from clinseg.pretraining.distortions import DistortionConfig, distort_batch
 from clinseg.pretraining.images import find_images
 from clinseg.pretraining.run import pretrain
-from clinseg.pretraining.source import RestorationSource, distort_patches, validation_pairs
+from clinseg.pretraining.source import (
+    RestorationSource,
+    distort_patches,
+    validation_pairs,
+)
 from clinseg.training.checkpoint import load_checkpoint
 
 IDENTITY = DistortionConfig(nonlinear_rate=0.0, shuffle_rate=0.0, paint_rate=0.0)

@@ -12,9 +12,18 @@ from clinseg.errors import CheckpointError, ConfigError
 from clinseg.models import create_model
 from clinseg.pretraining.config import PretrainConfig
 from clinseg.pretraining.run import pretrain
-from clinseg.pretraining.transfer import head_module_names, input_conv_name, pretrain_settings, transfer_weights
+from clinseg.pretraining.transfer import (
+    head_module_names,
+    input_conv_name,
+    pretrain_settings,
+    transfer_weights,
+)
 from clinseg.training.checkpoint import load_checkpoint
-from tests.pretraining.test_pretrain_run import TINY_2D, _keep_torch_threads, write_images  # noqa: F401
+from tests.pretraining.test_pretrain_run import (  # noqa: F401
+    TINY_2D,
+    _keep_torch_threads,
+    write_images,
+)
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +86,7 @@ def test_mismatched_settings_raise_clear_errors(pretrained_2d: Path) -> None:
         transfer_weights(model, pretrained_2d, normalization="zscore")
     # explicit defaults and tuples-vs-lists are the same network
     transfer_weights(model, pretrained_2d, model_name="unet2d", model_kwargs={"features": [4, 8], "norm": "batch"})
-    with pytest.raises(CheckpointError, match="not a pretraining run"):
+    with pytest.raises(CheckpointError, match="neither a pretraining run"):
         transfer_weights(model, pretrained_2d.parent)
 
 

@@ -26,8 +26,8 @@ def _adopt_pretraining(cfg: object, init: Path, adopt: bool) -> None:
     settings = pretrain_settings(init)
     cfg.init = str(init.resolve())  # type: ignore[attr-defined]
     if adopt:
-        for key in ("model", "model_kwargs", "normalization", "patch_size"):
-            setattr(cfg, key, settings[key])
+        for key, value in settings.items():
+            setattr(cfg, key, value)
 
 
 @handle_errors
@@ -40,6 +40,8 @@ def train(
     device: str = typer.Option(None, "--device", help="auto | cpu | cuda (default: auto)."),
     model: str = typer.Option(None, "--model", help="Network: resfcn3d, unet3d or dynunet."),
     seed: int = typer.Option(None, "--seed", help="Random seed."),
+    val_cases: int = typer.Option(None, "--val-cases", min=0, help="Training cases held out for validation "
+                                  "(default 2; 0 = none, the final weights are kept)."),
     method: str = typer.Option("single", "--method", help="single (one network), two-stage (localisation "
                                "network + organ network on padded crops, predicted as a cascade) or interactive "
                                "(image + foreground/background click maps in, the clicked object out)."),
@@ -49,8 +51,9 @@ def train(
     fallback: Path = typer.Option(None, "--fallback", help="two-stage: single-stage run that segments organs "
                                   "the localiser misses (default: report them as not found)."),
     init: Path = typer.Option(None, "--init", help="Initialise from a 'clinseg pretrain' run (output head "
-                              "replaced); its network, options, normalisation and patch shape are adopted "
-                              "unless --config/--preset/--model set them."),
+                              "replaced) or fine-tune a trained run (e.g. an interactive run on corrections "
+                              "saved by 'clinseg interact'); its network, options, normalisation and patch "
+                              "shape are adopted unless --config/--preset/--model set them."),
 ) -> None:
     """Train a segmentation network on a dataset; resumes exactly where an interrupted run stopped."""
     from clinseg.training.config import TrainConfig, config_from_dict, load_config
@@ -59,7 +62,7 @@ def train(
     cfg = load_config(config) if config else (config_from_dict({"preset": preset}) if preset else TrainConfig())
     if init is not None:
         _adopt_pretraining(cfg, init, adopt=not (config or preset or model))
-    for name, value in (("device", device), ("model", model), ("seed", seed)):
+    for name, value in (("device", device), ("model", model), ("seed", seed), ("val_cases", val_cases)):
         if value is not None:
             setattr(cfg, name, value)
     summary = run_method(method, dataset, out, cfg, iterations, margin=margin,

@@ -40,8 +40,6 @@ __all__ = [
     "initial_click",
     "next_click",
     "num_interactions",
-    "simulate_clicks",
-    "training_clicks",
 ]
 
 Point = tuple[int, ...]
@@ -218,92 +216,8 @@ def next_click(target: np.ndarray, prediction: np.ndarray, rng: np.random.Genera
     return Click(regions[0].centre(rng, _as_spacing(spacing, mask.ndim)), regions[0].foreground)
 
 
-def simulate_clicks(target: np.ndarray, prediction: np.ndarray | None, rng: np.random.Generator | None,
-                    n: int, *, spacing: Sequence[float] | None = None,
-                    min_size: int = 1) -> tuple[list[Point], list[Point]]:
-    """Up to ``n`` clicks for one sample: the initial click, then clicks on the largest error regions.
-
-    Seed 002 §2.3: the first click goes to the innermost point of the target (when it is not empty); each
-    further click goes to the centre of the largest remaining error region of ``prediction`` (the previous
-    output; None stands for an empty prediction), largest first, skipping regions that already hold a click
-    — as if each click fixed its region. For clicks that react to a re-run network, call
-    :func:`initial_click` and then :func:`next_click` between predictions instead.
-
-    Parameters
-    ----------
-    target : ``(H, W)`` or ``(Z, Y, X)`` mask; an empty target gets no foreground click.
-    prediction : binary mask of the same shape, or None.
-    rng : breaks exact ties between symmetric candidates.
-    n : click budget (>= 0); fewer clicks come back when there are fewer error regions.
-    spacing, min_size : as in :func:`next_click`.
-
-    Returns
-    -------
-    tuple of two lists of Point
-        ``(fg_clicks, bg_clicks)``.
-    """
-    mask = _as_mask(target, "target")
-    pred = np.zeros_like(mask) if prediction is None else _as_mask(prediction, "prediction")
-    if pred.shape != mask.shape:
-        raise ValueError(f"prediction shape {pred.shape} differs from target shape {mask.shape}")
-    if n < 0:
-        raise ValueError(f"the number of clicks must be >= 0, got {n}")
-    voxel = _as_spacing(spacing, mask.ndim)
-    fg: list[Point] = []
-    bg: list[Point] = []
-    if n > 0 and mask.any():
-        fg.append(initial_click(mask, rng, spacing=voxel))
-    for region in _error_regions(mask, pred, min_size):
-        if len(fg) + len(bg) >= n:
-            break
-        if any(region.contains(p) for p in fg + bg):
-            continue
-        (fg if region.foreground else bg).append(region.centre(rng, voxel))
-    return fg, bg
-
-
 def num_interactions(rng: np.random.Generator, max_interactions: int = MAX_INTERACTIONS) -> int:
     """Number of interactions for one training sample, uniform in ``1 .. max_interactions`` (seed 002 §2.3)."""
     if max_interactions < 1:
         raise ValueError(f"max_interactions must be >= 1, got {max_interactions}")
     return int(rng.integers(1, max_interactions + 1))
-
-
-def training_clicks(target: np.ndarray, prediction: np.ndarray | None, rng: np.random.Generator, *,
-                    background_rate: float = DEFAULT_BACKGROUND_RATE, max_interactions: int = MAX_INTERACTIONS,
-                    spacing: Sequence[float] | None = None,
-                    min_size: int = 1) -> tuple[np.ndarray, list[Point], list[Point]]:
-    """Target and guidance of one training sample, with the seed's all-background switch (seed 002 §2.3).
-
-    Draws ``t`` = :func:`num_interactions`, then with probability ``background_rate`` replaces the target by
-    all-background and gives background clicks only: the errors are then judged against the current
-    ``prediction``, or, in the first round (``prediction`` None), against the original object, which is what a
-    network ignoring the clicks would segment — so the background clicks land on the object the network
-    must now leave out. Otherwise the clicks are :func:`simulate_clicks` of the target with budget ``t``.
-
-    Parameters
-    ----------
-    target : ``(H, W)`` or ``(Z, Y, X)`` ground-truth mask of the sample.
-    prediction : the network's current binary prediction, or None for the first round.
-    rng : random generator (``t``, the switch, then tie-breaks).
-    background_rate : probability of the all-background switch (not given in the seed; our default 0.2).
-    max_interactions : ``t`` is drawn in ``1 .. max_interactions``.
-    spacing, min_size : as in :func:`next_click`.
-
-    Returns
-    -------
-    tuple
-        ``(target, fg_clicks, bg_clicks)``: the (possibly all-zero) target, same shape and dtype as the input
-        and a new array, and the two click lists.
-    """
-    if not 0.0 <= background_rate <= 1.0:
-        raise ValueError(f"background_rate must be in [0, 1], got {background_rate}")
-    target = np.asarray(target)
-    budget = num_interactions(rng, max_interactions)
-    if rng.random() < background_rate:
-        empty = np.zeros_like(target)
-        stand_in = target if prediction is None else prediction
-        fg, bg = simulate_clicks(empty, stand_in, rng, budget, spacing=spacing, min_size=min_size)
-        return empty, fg, bg
-    fg, bg = simulate_clicks(target, prediction, rng, budget, spacing=spacing, min_size=min_size)
-    return target.copy(), fg, bg

@@ -12,13 +12,13 @@ first, then a click on the largest error of the current result (per slice, or pe
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from clinseg.configfile import build_dataclass
 from clinseg.errors import ConfigError
 from clinseg.interactive.clicks import (
     DEFAULT_BACKGROUND_RATE,
@@ -62,11 +62,7 @@ class ClickSettings:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ClickSettings:
         """Settings from ``TrainConfig.interactive``; unknown keys are a :class:`ConfigError`."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"interactive: unknown option(s) {unknown}; known: {', '.join(sorted(known))}")
-        return cls(**values)
+        return build_dataclass(cls, dict(values), "interactive")
 
 
 def slice_axis_of(patch_size: Sequence[int]) -> int | None:

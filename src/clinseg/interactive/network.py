@@ -21,7 +21,13 @@ from clinseg.errors import ConfigError, DatasetError
 from clinseg.inference.predictor import Predictor
 from clinseg.inference.sliding_window import predict_probabilities
 from clinseg.interactive.clicks import Point
-from clinseg.interactive.guidance import ClickSettings, Guidance, first_round, next_round, slice_axis_of
+from clinseg.interactive.guidance import (
+    ClickSettings,
+    Guidance,
+    first_round,
+    next_round,
+    slice_axis_of,
+)
 from clinseg.io.image import Geometry, strip_ending
 from clinseg.training.config import TrainConfig
 

@@ -20,7 +20,13 @@ from clinseg.data.dataset import DatasetSpec
 from clinseg.data.loading import CaseData
 from clinseg.data.samplers import PatchBatch
 from clinseg.interactive.clicks import num_interactions
-from clinseg.interactive.guidance import ClickSettings, Guidance, first_round, next_round, slice_axis_of
+from clinseg.interactive.guidance import (
+    ClickSettings,
+    Guidance,
+    first_round,
+    next_round,
+    slice_axis_of,
+)
 from clinseg.interactive.network import InteractiveNetwork, simulate_session
 from clinseg.training.config import TrainConfig
 from clinseg.training.device import autocast

@@ -11,7 +11,12 @@ integer attributes ``out_channels`` and ``size_divisor`` (spatial sizes must be 
 
 from clinseg.models import dynunet, resfcn3d, unet2d, unet3d  # noqa: F401  (importing registers the networks)
 from clinseg.models.receptive_field import empirical_receptive_field, receptive_field
-from clinseg.models.registry import create_model, list_models, register_model, size_divisors
+from clinseg.models.registry import (
+    create_model,
+    list_models,
+    register_model,
+    size_divisors,
+)
 
 __all__ = [
     "create_model",

@@ -14,15 +14,12 @@ Example
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from clinseg.configfile import build_dataclass, read_mapping, write_dataclass
 from clinseg.errors import ConfigError
-from clinseg.io.atomic import write_text
 from clinseg.pretraining.distortions import DistortionConfig
 from clinseg.pretraining.losses import RESTORATION_LOSSES
 
@@ -101,11 +98,7 @@ class PretrainConfig:
 
     def distortion_config(self) -> DistortionConfig:
         """The distortions: Models Genesis defaults overridden by :attr:`distortions`."""
-        known = {f.name for f in dataclasses.fields(DistortionConfig)}
-        unknown = sorted(set(self.distortions) - known)
-        if unknown:
-            raise ConfigError(f"distortions: unknown option(s) {unknown}; known: {', '.join(sorted(known))}")
-        return DistortionConfig(**self.distortions)
+        return build_dataclass(DistortionConfig, dict(self.distortions), "distortions")
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on values that cannot work."""
@@ -138,15 +131,7 @@ class PretrainConfig:
 
 def pretrain_config_from_dict(values: dict[str, Any] | None, source: str = "config") -> PretrainConfig:
     """Build and validate a config from a mapping of :class:`PretrainConfig` fields; unknown keys are errors."""
-    values = dict(values or {})
-    known = {f.name for f in dataclasses.fields(PretrainConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"{source}: unknown option(s) {unknown}; known: {', '.join(sorted(known))}")
-    try:
-        cfg = PretrainConfig(**values)
-    except TypeError as exc:
-        raise ConfigError(f"{source}: {exc}") from exc
+    cfg = build_dataclass(PretrainConfig, dict(values or {}), source)
     try:
         cfg.validate()
     except ConfigError as exc:
@@ -156,18 +141,9 @@ def pretrain_config_from_dict(values: dict[str, Any] | None, source: str = "conf
 
 def load_pretrain_config(path: str | Path) -> PretrainConfig:
     """Read a YAML file holding a mapping of :class:`PretrainConfig` fields."""
-    path = Path(path)
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: config file not found") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: expected a mapping of options")
-    return pretrain_config_from_dict(values, str(path))
+    return pretrain_config_from_dict(read_mapping(path), str(path))
 
 
 def save_pretrain_config(cfg: PretrainConfig, path: str | Path) -> None:
     """Write the config as YAML atomically."""
-    write_text(path, yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+    write_dataclass(cfg, path)

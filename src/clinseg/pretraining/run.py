@@ -52,8 +52,17 @@ import torch
 from clinseg.errors import CheckpointError, ConfigError, DatasetError
 from clinseg.io.atomic import write_bytes, write_text
 from clinseg.models import create_model, size_divisors
-from clinseg.pretraining.config import PretrainConfig, load_pretrain_config, save_pretrain_config
-from clinseg.pretraining.images import ImageSet, find_images, image_fingerprint, load_images
+from clinseg.pretraining.config import (
+    PretrainConfig,
+    load_pretrain_config,
+    save_pretrain_config,
+)
+from clinseg.pretraining.images import (
+    ImageSet,
+    find_images,
+    image_fingerprint,
+    load_images,
+)
 from clinseg.pretraining.losses import RESTORATION_LOSSES, restoration_loss
 from clinseg.pretraining.source import RestorationSource, validation_pairs
 from clinseg.training.checkpoint import TrainState, load_checkpoint, restore

@@ -48,6 +48,7 @@ from clinseg.training.checkpoint import load_checkpoint
 __all__ = ["TransferReport", "head_module_names", "input_conv_name", "pretrain_settings", "transfer_weights"]
 
 _PRETRAIN_KIND = "restoration-pretraining"  # = clinseg.pretraining.run.PRETRAIN_KIND (run imports the loop)
+_SEGMENTATION_KIND = "segmentation"
 
 
 @dataclass
@@ -108,10 +109,20 @@ def input_conv_name(model: nn.Module) -> str | None:
     return convs[0][0] if convs else None
 
 
-def _read_info(pretrain_run: Path) -> dict[str, Any]:
-    path = pretrain_run / "pretrain.json"
+def _read_info(run: Path) -> dict[str, Any]:
+    """What an ``--init`` run holds: ``pretrain.json`` of a pretraining run, or the configuration of a
+    segmentation run (``config.yaml``; kind ``segmentation``), e.g. an interactive run to fine-tune."""
+    path = run / "pretrain.json"
     if not path.is_file():
-        raise CheckpointError(f"{pretrain_run}: not a pretraining run (no pretrain.json)")
+        if (run / "config.yaml").is_file() and (run / "fingerprint.json").is_file():
+            from clinseg.training.config import load_config
+
+            cfg = load_config(run / "config.yaml")
+            return {"kind": _SEGMENTATION_KIND, "model": cfg.model, "model_kwargs": cfg.model_kwargs,
+                    "normalization": cfg.normalization, "patch_size": cfg.patch_size,
+                    "interactive": cfg.interactive}
+        raise CheckpointError(f"{run}: neither a pretraining run (no pretrain.json) nor a training run "
+                              "(no config.yaml)")
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -121,11 +132,13 @@ def _read_info(pretrain_run: Path) -> dict[str, Any]:
     return info
 
 
-def pretrain_settings(pretrain_run: str | Path) -> dict[str, Any]:
-    """``model``, ``model_kwargs``, ``normalization`` and ``patch_size`` of a pretraining run, from
-    ``pretrain.json``, so that ``train --init`` can adopt them."""
-    info = _read_info(Path(pretrain_run))
-    return {key: info[key] for key in ("model", "model_kwargs", "normalization", "patch_size")}
+def pretrain_settings(run: str | Path) -> dict[str, Any]:
+    """``model``, ``model_kwargs``, ``normalization`` and ``patch_size`` of an ``--init`` run (and
+    ``interactive`` of a segmentation run), so that ``train --init`` can adopt them."""
+    info = _read_info(Path(run))
+    keys = ("model", "model_kwargs", "normalization", "patch_size") + (
+        ("interactive",) if info["kind"] == _SEGMENTATION_KIND else ())
+    return {key: info[key] for key in keys}
 
 
 def _resolved_kwargs(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -169,7 +182,9 @@ def transfer_weights(
     Parameters
     ----------
     model : the freshly initialised segmentation network.
-    pretrain_run : a run folder written by :func:`clinseg.pretraining.run.pretrain`.
+    pretrain_run : a run folder written by :func:`clinseg.pretraining.run.pretrain`, or a segmentation run
+        (``clinseg train``) to fine-tune: then every tensor whose name and shape match is copied, the head
+        included.
     model_name, model_kwargs, normalization : the segmentation config's; each one given must match
         ``pretrain.json`` (model options compared with the builder's defaults filled in).
 
@@ -182,17 +197,19 @@ def transfer_weights(
     Raises
     ------
     CheckpointError
-        Not a pretraining run, or a missing/corrupt/unsafe checkpoint (loaded with ``weights_only``).
+        Not a pretraining or training run, or a missing/corrupt/unsafe checkpoint (``weights_only`` load).
     ConfigError
         Another network, other network options or another normalisation than the pretraining run.
     """
     run = Path(pretrain_run)
     info = _read_info(run)
-    _check_compatible(info, run / "pretrain.json", model_name, model_kwargs, normalization)
+    _check_compatible(info, run, model_name, model_kwargs, normalization)
     checkpoint = run / "checkpoints" / "best.pt"
     pretrained = load_checkpoint(checkpoint, "cpu")["model"]
     report = TransferReport(str(run), str(checkpoint))
-    heads = tuple(f"{name}." for name in head_module_names(model))
+    # A restoration head outputs intensities: replaced. A segmentation run's head is kept when its shape fits
+    # (fine-tuning, e.g. an interactive network on a person's corrections).
+    heads = tuple(f"{name}." for name in head_module_names(model)) if info["kind"] == _PRETRAIN_KIND else ()
     first = input_conv_name(model)
     first_weight = f"{first}.weight" if first is not None else None
     state = model.state_dict()

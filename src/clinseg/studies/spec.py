@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from clinseg.configfile import read_mapping
 from clinseg.data.subsets import MODES
 from clinseg.errors import ConfigError
 from clinseg.training.config import TrainConfig, config_from_dict
@@ -159,12 +158,4 @@ def study_from_dict(raw: dict[str, Any], base_dir: Path, source: str = "study") 
 def load_study_spec(path: str | Path) -> StudySpec:
     """Read a study YAML file."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: study file not found") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping")
-    return study_from_dict(raw, path.parent.resolve(), str(path))
+    return study_from_dict(read_mapping(path, "study file"), path.parent.resolve(), str(path))

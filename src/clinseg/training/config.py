@@ -11,11 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from clinseg.configfile import build_dataclass, read_mapping, write_dataclass
 from clinseg.data.dataset import DatasetSpec
 from clinseg.errors import ConfigError
-from clinseg.io.atomic import write_text
 
 
 @dataclass
@@ -191,32 +189,16 @@ def config_from_dict(values: dict[str, Any], source: str = "config") -> TrainCon
             raise ConfigError(f"{source}: unknown preset {preset!r}; known: {', '.join(PRESETS)}")
         merged.update(PRESETS[preset])
     merged.update(values)
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(merged) - known)
-    if unknown:
-        raise ConfigError(f"{source}: unknown option(s) {unknown}; known: {', '.join(sorted(known))}")
-    try:
-        cfg = TrainConfig(**merged)
-    except TypeError as exc:
-        raise ConfigError(f"{source}: {exc}") from exc
+    cfg = build_dataclass(TrainConfig, merged, source)
     cfg.validate()
     return cfg
 
 
 def load_config(path: str | Path) -> TrainConfig:
     """Read a YAML config file (a mapping of :class:`TrainConfig` fields, optionally ``preset:``)."""
-    path = Path(path)
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: config file not found") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: expected a mapping of options")
-    return config_from_dict(values, str(path))
+    return config_from_dict(read_mapping(path), str(path))
 
 
 def save_config(cfg: TrainConfig, path: str | Path) -> None:
     """Write the config as YAML atomically."""
-    write_text(path, yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+    write_dataclass(cfg, path)
