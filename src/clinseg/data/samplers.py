@@ -22,11 +22,16 @@ MAX_CANDIDATES = 2000
 
 @dataclass
 class PatchBatch:
-    """A batch: ``image (B, C, *P)`` float32, ``target (B, N, *P)`` uint8, ``annotated (B, N)`` bool."""
+    """A batch: ``image (B, C, *P)`` float32, ``target (B, N, *P)`` uint8, ``annotated (B, N)`` bool.
+
+    ``image_labels`` (optional, ``(B, N)`` float32): image-level labels for mixed supervision, 1 = the class
+    is present in the image, 0 = absent, NaN = unknown.
+    """
 
     image: np.ndarray
     target: np.ndarray
     annotated: np.ndarray
+    image_labels: np.ndarray | None = None
 
 
 def pad_to(array: np.ndarray, shape: Sequence[int], value: float = 0.0) -> np.ndarray:

@@ -7,7 +7,10 @@ Every registered loss takes ``(logits, target, annotated)``:
 * ``target`` ``(B, N, Z, Y, X)`` binary masks, one per structure,
 * ``annotated`` ``(B, N)`` bool, whether each case delineates each structure,
 
-and returns a scalar. A new loss is one module plus one ``@register_loss`` line.
+and returns a scalar. A new loss is one module plus one ``@register_loss`` line. Networks with training-only
+heads pass :class:`clinseg.models.outputs.NetworkOutputs` instead of ``logits`` (wrap a plain loss with
+:func:`clinseg.losses.composite.deep_supervision`), and samplers with image-level labels add the keyword
+``image_labels``.
 """
 
 from __future__ import annotations

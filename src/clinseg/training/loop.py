@@ -73,7 +73,8 @@ class _StopRequest:
             signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
-def _batch_tensors(parts: LoopParts, cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _batch_tensors(parts: LoopParts, cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                                                 dict[str, torch.Tensor]]:
     batch = parts.sampler.batch(cfg.batch_size)
     image, target = batch.image, batch.target
     if cfg.flip_axes:
@@ -81,20 +82,27 @@ def _batch_tensors(parts: LoopParts, cfg: TrainConfig) -> tuple[torch.Tensor, to
     if cfg.intensity_augment:
         image = random_intensity(image, parts.sampler.rng)
     to = parts.device
+    extras = {} if batch.image_labels is None else {"image_labels": torch.from_numpy(batch.image_labels).to(to)}
     return (
         torch.from_numpy(np.ascontiguousarray(image)).to(to, non_blocking=True),
         torch.from_numpy(np.ascontiguousarray(target)).to(to, non_blocking=True),
         torch.from_numpy(batch.annotated).to(to),
+        extras,
     )
 
 
 def train_step(parts: LoopParts, cfg: TrainConfig) -> float:
-    """One optimiser step on one sampled batch; returns the loss value."""
-    image, target, annotated = _batch_tensors(parts, cfg)
+    """One optimiser step on one sampled batch; returns the loss value.
+
+    The network returns logits, or :class:`~clinseg.models.outputs.NetworkOutputs` with training-only heads;
+    the loss gets either (losses of such networks accept them), plus the batch's ``image_labels`` when the
+    sampler gives image-level labels.
+    """
+    image, target, annotated, extras = _batch_tensors(parts, cfg)
     parts.optimizer.zero_grad(set_to_none=True)
     with autocast(parts.device, parts.amp):
-        logits = parts.model(image)
-    loss = parts.loss_fn(logits.float(), target, annotated)
+        outputs = parts.model(image)
+    loss = parts.loss_fn(outputs.float(), target, annotated, **extras)
     if not torch.isfinite(loss):
         raise FloatingPointError(f"training loss became {loss.item()} (lower the learning rate?)")
     loss.backward()

@@ -26,6 +26,7 @@ from clinseg.data.resize import resample_case
 from clinseg.errors import CheckpointError, ConfigError, DatasetError
 from clinseg.io.atomic import write_text
 from clinseg.losses import create_loss
+from clinseg.losses.composite import deep_supervision
 from clinseg.models import create_model, size_divisors
 from clinseg.models.registry import describe_divisors
 from clinseg.progress import track
@@ -233,5 +234,6 @@ def train(
                                      activation=activation_of(cfg), overlap=cfg.overlap,
                                      threshold=cfg.threshold, device=device)
 
-    parts = LoopParts(model, optimizer, create_loss(cfg.loss, **cfg.loss_kwargs), sampler, validator, device, amp)
+    loss = deep_supervision(create_loss(cfg.loss, **cfg.loss_kwargs))
+    parts = LoopParts(model, optimizer, loss, sampler, validator, device, amp)
     return run_loop(parts, cfg, state, run_dir, metrics, on_iteration)
