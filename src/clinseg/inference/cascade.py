@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -143,8 +144,14 @@ def write_cascade_info(run_dir: Path, margin: int, fallback: str | None = None) 
                                                  indent=2))
 
 
-def load_predictor(run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> Predictor | CascadePredictor:
-    """The predictor of any run folder: a cascade when it holds ``cascade.json``, else a single network."""
+def load_predictor(run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> Any:
+    """The predictor of any run folder: a cascade when it holds ``cascade.json``, the 2D networks and the 3D
+    network of a 2D-3D run when it holds ``twod3d.json``, else a single network."""
     if (Path(run_dir) / CASCADE_FILE).is_file():
         return CascadePredictor.from_run(run_dir, checkpoint, device)
+    from clinseg.inference.two_d_three_d import TwoDThreeDPredictor
+    from clinseg.training.two_d_three_d import TWOD3D_FILE
+
+    if (Path(run_dir) / TWOD3D_FILE).is_file():
+        return TwoDThreeDPredictor.from_run(run_dir, checkpoint, device)
     return Predictor.from_run(run_dir, checkpoint, device)

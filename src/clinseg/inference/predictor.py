@@ -98,6 +98,11 @@ class Predictor:
             raise ConfigError("this run is interactive: it segments the object that clicks designate; use "
                               "'clinseg predict --clicks K' (clicks simulated from a reference) or "
                               "'clinseg interact' (a person's clicks)")
+        expected = len(self.channels) + cfg.feature_channels
+        if image.shape[0] != expected:
+            raise DatasetError(f"this network reads {expected} channels ({len(self.channels)} image channels"
+                               + (f" + {cfg.feature_channels} feature channels: predict with its 2D-3D run"
+                                  if cfg.feature_channels else "") + f"), got an image with {image.shape[0]}")
         full_shape = image.shape[1:]
         if cfg.resample:
             image = resize_image(image, lowres_shape(full_shape, cfg.resample))

@@ -53,7 +53,7 @@ from clinseg.training.device import cpu_has_fast_bf16
 
 logger = logging.getLogger(__name__)
 
-Activation = Literal["sigmoid", "softmax"]
+Activation = Literal["sigmoid", "softmax", "none"]
 #: dtype of the returned probabilities: 11 significant bits, absolute error <= 2.5e-4 on [0, 1].
 OUTPUT_DTYPE = np.float16
 _CPU_BATCH_VOXELS = 64**3  # default CPU batch: enough windows to make about this many voxels
@@ -182,7 +182,10 @@ class _RollingSlab:
             w = self.weights[sl, oy : oy + size_y, ox : ox + size_x]
             logits = self.logits[sl, oy : oy + size_y, ox : ox + size_x]  # (k, Y, X, N)
             logits /= w.clamp(min=1e-12)[..., None]
-            probs = torch.sigmoid_(logits) if self.activation == "sigmoid" else torch.softmax(logits, dim=-1)
+            if self.activation == "none":
+                probs = logits
+            else:
+                probs = torch.sigmoid_(logits) if self.activation == "sigmoid" else torch.softmax(logits, dim=-1)
             covered = w > 0
             if not bool(covered.all()):  # some voxels reached by no window (all skipped): background
                 probs *= covered[..., None]
@@ -221,7 +224,8 @@ def predict_probabilities(
         brings no speed and multiplies the activations' memory (resfcn3d, 128³: batch 4 took 1.2x longer
         and raised the peak RSS from 1.1 to 1.7 GB).
     activation : ``"sigmoid"`` (independent, possibly overlapping labels) or ``"softmax"`` (exclusive
-        classes, channel 0 = background), applied after blending the logits.
+        classes, channel 0 = background), applied after blending the logits; ``"none"`` returns the blended
+        logits themselves (the features a 2D-3D model reads; 0 where no window ran).
     mirror_axes : spatial axes (0 = Z, 1 = Y, 2 = X) for test-time mirroring: logits averaged over all
         ``2**len(mirror_axes)`` flip combinations.
     device : where the network runs; ``None`` = CUDA when available, else the CPU.
@@ -321,8 +325,8 @@ def _check_arguments(
         raise ConfigError(f"overlap must be in [0, 1), got {overlap}")
     if batch_size is not None and batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
-    if activation not in ("sigmoid", "softmax"):
-        raise ConfigError(f"activation must be 'sigmoid' or 'softmax', got {activation!r}")
+    if activation not in ("sigmoid", "softmax", "none"):
+        raise ConfigError(f"activation must be 'sigmoid', 'softmax' or 'none', got {activation!r}")
     if any(a not in (0, 1, 2) for a in mirror_axes) or len(set(mirror_axes)) != len(mirror_axes):
         raise ConfigError(f"mirror_axes must be distinct spatial axes among 0, 1, 2 (Z, Y, X), got {mirror_axes}")
     return patch  # type: ignore[return-value]

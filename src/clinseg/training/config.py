@@ -54,6 +54,9 @@ class TrainConfig:
         validation and as defaults for ``clinseg predict``.
     init : a ``clinseg pretrain`` run whose encoder-decoder weights initialise the network (the output
         head is replaced; see :mod:`clinseg.pretraining.transfer`); empty = random initialisation.
+    features : folders of per-case feature maps (:mod:`clinseg.data.features`) appended to the image channels,
+        e.g. the 2D networks' outputs read by the 3D network of a 2D-3D model (seed 001 §2.2.1).
+    feature_channels : their total channel count (resolved from the folders).
     interactive : non-empty makes the run interactive (``--method interactive``, seed 002 §2.3): the network
         reads the image plus a foreground and a background click map and outputs one mask, the object the
         clicks designate; options are :class:`clinseg.interactive.guidance.ClickSettings` fields.
@@ -91,14 +94,17 @@ class TrainConfig:
     largest_component: bool = False
     skip_background: float | None = None
     init: str = ""
+    features: list[str] = field(default_factory=list)
+    feature_channels: int = 0
     interactive: dict[str, Any] = field(default_factory=dict)
 
     def network_channels(self, num_channels: int, num_structures: int) -> tuple[int, int]:
         """``(in, out)`` channels of the network: an interactive run adds two click-map inputs and has one
         output (the clicked object); otherwise one output per structure, plus background for multiclass."""
+        inputs = num_channels + self.feature_channels
         if self.interactive:
-            return num_channels + 2, 1
-        return num_channels, num_structures + (1 if self.label_mode == "multiclass" else 0)
+            return inputs + 2, 1
+        return inputs, num_structures + (1 if self.label_mode == "multiclass" else 0)
 
     def resolved(self, spec: DatasetSpec, device_type: str) -> TrainConfig:
         """A copy with every *auto* value filled from the dataset spec and the device type."""
@@ -112,6 +118,10 @@ class TrainConfig:
             cfg.patch_size = [size, size, size]
         if cfg.device == "auto":
             cfg.device = device_type
+        if cfg.features:
+            from clinseg.data.features import feature_channels
+
+            cfg.feature_channels = feature_channels(cfg.features)
         cfg.validate()
         return cfg
 

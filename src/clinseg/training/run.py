@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from clinseg.data.dataset import Dataset, load_dataset
+from clinseg.data.features import read_case
 from clinseg.data.loading import CaseData, keep_structures, load_case
 from clinseg.data.resize import resample_case
 from clinseg.errors import CheckpointError, ConfigError, DatasetError
@@ -125,6 +126,14 @@ def build_model(cfg: TrainConfig, num_channels: int, num_structures: int) -> tor
     return model
 
 
+def with_features(case: CaseData, folders: list[str]) -> CaseData:
+    """The case with the stored feature maps of ``folders`` appended to its image channels."""
+    if not folders:
+        return case
+    extra = read_case(folders, case.case_id, case.image.shape[1:])
+    return dataclasses.replace(case, image=np.concatenate([case.image, extra]))
+
+
 def _initialise_from(model: torch.nn.Module, cfg: TrainConfig, run_dir: Path) -> None:
     """Copy the encoder-decoder weights of the pretraining run ``cfg.init`` (output head replaced) and
     record what was transferred in ``RUN/init.json``."""
@@ -194,7 +203,7 @@ def train(
         {"train": [r.case_id for r in train_records], "validation": val_ids}, indent=2))
 
     def load(records: list) -> list[CaseData]:
-        cases = [load_case(r, spec, normalization=cfg.normalization)  # type: ignore[arg-type]
+        cases = [with_features(load_case(r, spec, normalization=cfg.normalization), cfg.features)  # type: ignore[arg-type]
                  for r in track(records, "loading cases")]
         return [resample_case(c, cfg.resample) for c in cases] if cfg.resample else cases
 
