@@ -121,6 +121,28 @@ def _train_and_predict(context: ArmContext, config: TrainConfig) -> None:
     write_measures(context, {"network": context.run_dir}, timer)
 
 
+@register_arm_method("method")
+def training_method(context: ArmContext) -> None:
+    """Any training method of ``clinseg train --method NAME`` (option ``method``, its options in
+    ``method_options``), predicted with the run folder's own predictor (cascade, 2D-3D, ...)."""
+    from clinseg.inference.cascade import load_predictor
+    from clinseg.inference.predictor import predict_folder
+    from clinseg.training.methods import run_method
+
+    _check_options(context, {"method", "method_options"})
+    if "method" not in context.options:
+        raise ConfigError(f"arm {context.arm}: the 'method' arm needs the option method: NAME")
+    run_method(str(context.options["method"]), context.dataset_dir, context.run_dir, context.config,
+               **dict(context.options.get("method_options") or {}))
+    predictor = load_predictor(context.run_dir, "best", context.config.device)
+    timer = _CaseTimer(predictor)
+    predict_folder(predictor, context.test_images, context.predictions_dir,
+                   largest_component=context.largest_component, on_case=timer)
+    networks = {p.parent.name if p.parent != context.run_dir else "network": p.parent
+                for p in sorted(context.run_dir.glob("**/metrics.jsonl"))}
+    write_measures(context, networks, timer)
+
+
 @register_arm_method("interactive")
 def interactive(context: ArmContext) -> None:
     """Seed 002's SegInter: a click-guided network (image + click maps), evaluated with ``clicks`` (default 1)
