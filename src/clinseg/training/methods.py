@@ -56,11 +56,12 @@ def interactive(dataset: Path, out: Path, cfg: TrainConfig, iterations: int | No
 
 @TRAIN_METHODS.register("2d-3d")
 def two_d_three_d(dataset: Path, out: Path, cfg: TrainConfig, iterations: int | None = None, *,
-                  model2d: str = "unet2d", size2d: int = 64) -> str:
+                  model2d: str = "unet2d", size2d: int = 64, model2d_kwargs: dict | None = None) -> str:
     """Seed 001's 2D-3D model: axial, coronal and sagittal 2D networks whose outputs feed a 3D network."""
     from clinseg.training.two_d_three_d import train_2d3d
 
-    states = train_2d3d(dataset, out, cfg, iterations=iterations, model2d=model2d, size2d=size2d)
+    states = train_2d3d(dataset, out, cfg, iterations=iterations, model2d=model2d, size2d=size2d,
+                        model2d_kwargs=model2d_kwargs)
     return "; ".join(f"{name}: {s.iteration} iterations, best validation Dice {s.best_score:.3f}"
                      for name, s in states.items())
 
