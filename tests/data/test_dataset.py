@@ -110,3 +110,32 @@ def test_keep_structures_turns_removed_delineations_into_missing_ones(make_datas
     assert case.annotated.tolist() == [True, True] and case.target[0].sum() > 0  # input untouched
     with pytest.raises(DatasetError, match="unknown structure"):
         keep_structures(case, dataset.spec.structures, {"C"})
+
+
+def test_missing_channels_per_case(tmp_path: Path) -> None:
+    root = _nnunet_folder(tmp_path / "ds")
+    raw = json.loads((root / "dataset.json").read_text())
+    raw["channel_names"] = {"0": "T1", "1": "FLAIR"}
+    raw["cases"] = {"liver_001": {"missing_channels": ["FLAIR"]}}
+    (root / "dataset.json").write_text(json.dumps(raw))
+    spec = load_dataset(root).spec
+    assert spec.missing_channels == {"liver_001": ("FLAIR",)}
+    raw["cases"] = {"liver_001": {"missing_channels": ["T2"]}}
+    (root / "dataset.json").write_text(json.dumps(raw))
+    with pytest.raises(DatasetError, match="missing_channels"):
+        load_dataset(root)
+
+
+def test_weak_slices_per_case() -> None:
+    from clinseg.data.dataset import parse_spec
+
+    raw = {"channel_names": {"0": "FLAIR"}, "labels": {"background": 0, "necrosis": 1, "oedema": 2},
+           "cases": {"w": {"weak_labels": {"tumour": True}, "weak_slices": {"tumour": [5, 3, 3], "oedema": [3]}}}}
+    spec = parse_spec(raw, Path("dataset.json"))
+    assert spec.weak_slices == {"w": {"tumour": (3, 5), "oedema": (3,)}}
+    assert spec.weak_labels == {"w": {"tumour": True}}
+    for bad, message in (({"edema": [1]}, "unknown structure 'edema'"), ({"oedema": [-1]}, "slice indices >= 0"),
+                         ({"oedema": 3}, "slice indices >= 0"), ([1, 2], "must map structure names")):
+        raw["cases"]["w"]["weak_slices"] = bad
+        with pytest.raises(DatasetError, match=message):
+            parse_spec(raw, Path("dataset.json"))

@@ -203,3 +203,23 @@ def test_saturation_point_on_a_hand_built_curve() -> None:
     assert _cell(saturation_points(summary, 1.0, "hd95"), structure="x")["saturation_size"] == 4
     y = _cell(saturation_points(summary), structure="y")
     assert y["sizes"] == 0 and pd.isna(y["saturation_size"])
+
+
+def test_paired_test_one_tailed_halves_the_p_value_in_the_observed_direction() -> None:
+    a, b = [3.0, 4.0, 5.0, 8.0], [1.0, 3.0, 4.0, 5.0]  # d = (2, 1, 1, 3): mean 1.75, sd sqrt(2.75 / 3)
+    t_by_hand = 1.75 / (math.sqrt(2.75 / 3) / 2)
+    two = paired_test(a, b, "ttest")
+    greater = paired_test(a, b, "ttest", alternative="greater")
+    less = paired_test(a, b, "ttest", alternative="less")
+    assert two.test == "paired t-test" and two == paired_test(a, b, "ttest", alternative="two-sided")
+    assert greater.statistic == pytest.approx(t_by_hand) == pytest.approx(3.655631, rel=1e-6)
+    assert greater.p_value == pytest.approx(two.p_value / 2)
+    assert less.p_value == pytest.approx(1 - two.p_value / 2)
+    assert greater.test == "paired t-test, one-tailed (greater)" and greater.note == ""
+    # Wilcoxon, d = (1, 2, 3, 4) all positive: W+ = 10 is the largest of the 2^4 equally likely sign patterns
+    w = paired_test([2.0, 4.0, 6.0, 8.0], [1.0, 2.0, 3.0, 4.0], alternative="greater")
+    assert w.p_value == pytest.approx(1 / 16) and w.test == "Wilcoxon signed-rank, one-tailed (greater)"
+    undefined = paired_test([1.0], [0.0], "ttest", alternative="greater")
+    assert math.isnan(undefined.p_value) and undefined.note.startswith("fewer than 2 pairs")
+    with pytest.raises(ValueError, match="unknown alternative 'bigger'"):
+        paired_test(a, b, "ttest", alternative="bigger")  # type: ignore[arg-type]

@@ -23,8 +23,11 @@ BASE = TrainConfig(model="unet3d", model_kwargs={"features": [4, 8]}, patch_size
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    from tests.conftest import GEOM, _blob  # the tiny dataset of the shared fixture, built once here
     from clinseg.io import write_image
+    from tests.conftest import (  # the tiny dataset of the shared fixture, built once here
+        GEOM,
+        _blob,
+    )
 
     root = tmp_path_factory.mktemp("tiny") / "ds"
     rng = np.random.default_rng(0)

@@ -12,6 +12,7 @@ from clinseg.cli.pretrain import pretrain
 from clinseg.cli.study import study_app
 from clinseg.cli.train import evaluate, predict, report, train
 from clinseg.cli.validate import validate
+from clinseg.cli.vote import vote
 
 app = typer.Typer(
     name="clinseg",
@@ -45,4 +46,5 @@ app.command("evaluate")(evaluate)
 app.command("report")(report)
 app.command("interact")(interact)
 app.command("pretrain")(pretrain)
+app.command("vote")(vote)
 app.add_typer(study_app, name="study")

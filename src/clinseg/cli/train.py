@@ -44,8 +44,11 @@ def train(
                                   "(default 2; 0 = none, the final weights are kept)."),
     method: str = typer.Option("single", "--method", help="single (one network), two-stage (localisation "
                                "network + organ network on padded crops, predicted as a cascade) or interactive "
-                               "(image + foreground/background click maps in, the clicked object out)."),
+                               "(image + foreground/background click maps in, the clicked object out); 2d: seed 001's "
+                               "2D model with modality-specific subnetworks (pretrained when sequences are missing)."),
     margin: int = typer.Option(None, "--margin", min=0, help="two-stage: context voxels around each organ (15)."),
+    plane: str = typer.Option(None, "--plane", help="2d: slices to segment, axial | coronal | sagittal "
+                              "(default axial); patches are one voxel thick along the slicing axis."),
     jitter: str = typer.Option(None, "--jitter", metavar="LOW,HIGH", help="two-stage: draw the organ "
                                "network's training margin per side in [LOW, HIGH] instead of --margin."),
     fallback: Path = typer.Option(None, "--fallback", help="two-stage: single-stage run that segments organs "
@@ -65,7 +68,7 @@ def train(
     for name, value in (("device", device), ("model", model), ("seed", seed), ("val_cases", val_cases)):
         if value is not None:
             setattr(cfg, name, value)
-    summary = run_method(method, dataset, out, cfg, iterations, margin=margin,
+    summary = run_method(method, dataset, out, cfg, iterations, margin=margin, plane=plane,
                          jitter=_int_pair(jitter, "--jitter") if jitter else None,
                          fallback=str(fallback) if fallback else None)
     console.print(f"{summary}; run: [bold]{out}[/]")
@@ -127,12 +130,14 @@ def evaluate(
     tolerance: float = typer.Option(2.0, "--tolerance", help="Surface Dice tolerance in mm."),
     clicks: int = typer.Option(None, "--clicks", min=1, help="Predictions made with 'predict --clicks K': also "
                                "evaluate rounds 1..K and write dice_vs_clicks.csv/.png."),
+    regions: str = typer.Option(None, "--regions", help="Rows per region (union of labels) instead of per "
+                                "structure: brats = whole {1,2,3}, core {1,3}, enhancing {3}."),
 ) -> None:
     """Dice, HD95, ASSD, surface Dice, sensitivity, precision and volume difference per case and structure."""
     from clinseg.evaluation.evaluate import evaluate_to_folder
     from clinseg.evaluation.summary import format_summary_table
 
-    _, summary = evaluate_to_folder(pred_dir, ref_dataset, out, split, tolerance)
+    _, summary = evaluate_to_folder(pred_dir, ref_dataset, out, split, tolerance, regions)
     console.print(format_summary_table(summary))
     console.print(f"wrote [bold]{out / 'metrics.csv'}[/] and {out / 'summary.csv'}")
     if clicks is not None:

@@ -32,6 +32,8 @@ SPLIT_FOLDERS: dict[str, tuple[str, str, str]] = {
     "test": ("imagesTs", "labelsTs", "structuresTs"),
 }
 _CHANNEL_RE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
+#: Key of ``weak_slices`` (and ``weak_labels``) that stands for "any structure" (the union of all classes).
+ANY_STRUCTURE = "tumour"
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,10 @@ class DatasetSpec:
     case_annotated : per case, the structures delineated in its label map (absent classes then mean "not
         delineated" rather than background); cases not listed are fully annotated.
     weak_labels : per case, image-level labels such as ``{"tumour": True}``.
+    weak_slices : per case, slice-level labels: structure name (or :data:`ANY_STRUCTURE`, "any structure")
+        -> the axial slices (Z indices of the ``(Z, Y, X)`` array) that contain it; a listed name is absent
+        from every other slice of the case. For mixed supervision (seed 001 chapter 3).
+    missing_channels : per case, the channels (names) that were not acquired; their image files hold zeros.
     """
 
     name: str
@@ -61,6 +67,8 @@ class DatasetSpec:
     file_ending: str = ".nii.gz"
     case_annotated: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     weak_labels: Mapping[str, Mapping[str, bool]] = field(default_factory=dict)
+    weak_slices: Mapping[str, Mapping[str, tuple[int, ...]]] = field(default_factory=dict)
+    missing_channels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def num_channels(self) -> int:
@@ -165,6 +173,8 @@ def parse_spec(raw: Mapping, path: Path) -> DatasetSpec:
 
     case_annotated: dict[str, tuple[str, ...]] = {}
     weak: dict[str, dict[str, bool]] = {}
+    weak_slices: dict[str, dict[str, tuple[int, ...]]] = {}
+    missing: dict[str, tuple[str, ...]] = {}
     cases = raw.get("cases", {})
     if not isinstance(cases, Mapping):
         raise DatasetError(f"{path}: 'cases' must be an object keyed by case id")
@@ -181,6 +191,15 @@ def parse_spec(raw: Mapping, path: Path) -> DatasetSpec:
             if not isinstance(wl, Mapping) or not all(isinstance(v, bool) for v in wl.values()):
                 raise DatasetError(f"{path}: cases[{case_id!r}].weak_labels must map names to true/false")
             weak[str(case_id)] = {str(k): bool(v) for k, v in wl.items()}
+        if "weak_slices" in info:
+            weak_slices[str(case_id)] = _parse_weak_slices(info["weak_slices"], label_values,
+                                                           f"{path}: cases[{case_id!r}].weak_slices")
+        if "missing_channels" in info:
+            gone = info["missing_channels"]
+            if not isinstance(gone, list) or not set(map(str, gone)) <= set(channels):
+                raise DatasetError(f"{path}: cases[{case_id!r}].missing_channels must be a list of channel names "
+                                   f"({', '.join(channels)}), got {gone!r}")
+            missing[str(case_id)] = tuple(str(c) for c in gone)
     return DatasetSpec(
         name=str(raw.get("name", path.parent.name)),
         channels=channels,
@@ -190,7 +209,25 @@ def parse_spec(raw: Mapping, path: Path) -> DatasetSpec:
         file_ending=ending,
         case_annotated=case_annotated,
         weak_labels=weak,
+        weak_slices=weak_slices,
+        missing_channels=missing,
     )
+
+
+def _parse_weak_slices(raw: object, label_values: Mapping[str, int], where: str) -> dict[str, tuple[int, ...]]:
+    """``{structure or "tumour": [slice indices]}`` -> sorted, de-duplicated tuples (``where`` names it)."""
+    if not isinstance(raw, Mapping):
+        raise DatasetError(f"{where} must map structure names to lists of axial slice indices")
+    out = {}
+    for name, indices in raw.items():
+        if name != ANY_STRUCTURE and name not in label_values:
+            raise DatasetError(f"{where}: unknown structure {name!r} (known: {sorted(label_values)} or "
+                               f"{ANY_STRUCTURE!r})")
+        if not isinstance(indices, list) or not all(
+                isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in indices):
+            raise DatasetError(f"{where}[{name!r}] must be a list of slice indices >= 0, got {indices!r}")
+        out[str(name)] = tuple(sorted(set(indices)))
+    return out
 
 
 def read_spec(root: str | Path) -> DatasetSpec:

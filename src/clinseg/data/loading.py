@@ -24,7 +24,7 @@ from clinseg.data.dataset import CaseRecord, DatasetSpec
 from clinseg.errors import DatasetError, ImageReadError
 from clinseg.io.image import Geometry, read_image
 
-Normalization = Literal["zscore", "percentile", "none"]
+Normalization = Literal["zscore", "percentile", "median", "none"]
 
 
 @dataclass
@@ -47,11 +47,15 @@ class CaseData:
     geometry: Geometry
 
 
-def normalize_intensity(image: np.ndarray, scheme: Normalization = "zscore") -> np.ndarray:
+def normalize_intensity(image: np.ndarray, scheme: Normalization = "zscore", median_scale: float = 100.0) -> np.ndarray:
     """Normalise each channel of a ``(C, Z, Y, X)`` image independently; returns a new float32 array.
 
     ``zscore`` subtracts the mean and divides by the standard deviation (nnU-Net's MRI scheme);
-    ``percentile`` maps the 0.5th..99.5th percentiles to 0..1 (robust for CT and MR alike).
+    ``percentile`` maps the 0.5th..99.5th percentiles to 0..1 (robust for CT and MR alike);
+    ``median`` divides by the median of the non-zero voxels and multiplies by ``median_scale`` (seed 001
+    §2.3.2, per patient and sequence: the median is less affected by the tumour than the mean; the seed's
+    "fixed constant" has no stated value). The zero background of skull-stripped images stays zero and an
+    all-zero channel (a missing sequence) stays all zero.
     """
     out = np.empty(image.shape, dtype=np.float32)
     for c in range(image.shape[0]):
@@ -61,6 +65,10 @@ def normalize_intensity(image: np.ndarray, scheme: Normalization = "zscore") -> 
         elif scheme == "percentile":
             lo, hi = np.percentile(x, [0.5, 99.5])
             out[c] = (x - lo) / max(float(hi - lo), 1e-6)
+        elif scheme == "median":
+            nonzero = x[x != 0]
+            median = float(np.median(nonzero)) if nonzero.size else 0.0
+            out[c] = x * np.float32(median_scale / median) if abs(median) > 1e-12 else x
         elif scheme == "none":
             out[c] = x
         else:

@@ -19,7 +19,7 @@ import logging
 import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from itertools import combinations
 from typing import Any, Literal
 
@@ -42,6 +42,7 @@ STUDY_METRICS: tuple[str, ...] = ("dice", "hd95")
 UNPAIRED_FOR: dict[str, str] = {"wilcoxon": "mannwhitney", "ttest": "welch"}
 
 PairedTest = Literal["wilcoxon", "ttest"]
+Alternative = Literal["two-sided", "greater", "less"]
 UnpairedTest = Literal["mannwhitney", "welch"]
 
 _CELL = ["arm", "mode", "size", "structure"]
@@ -52,7 +53,7 @@ _TEST_NAMES = {"wilcoxon": "Wilcoxon signed-rank", "ttest": "paired t-test",
 
 @dataclass(frozen=True)
 class TestResult:
-    """One two-sided comparison of samples ``a`` and ``b``.
+    """One comparison of samples ``a`` and ``b``, two-sided unless ``test`` says "one-tailed".
 
     ``difference`` is ``mean_a - mean_b``; ``p_value`` (and ``statistic``) are NaN when the test is
     undefined for the data, and ``note`` then says why (it also carries any warning scipy raised).
@@ -181,18 +182,27 @@ def arm_table(summary: pd.DataFrame, metric: str = "dice") -> pd.DataFrame:
     return table[arms].reset_index().rename_axis(columns=None)
 
 
-def paired_test(a: Iterable[float], b: Iterable[float], test: PairedTest = "wilcoxon") -> TestResult:
-    """Two-sided paired test of ``a`` against ``b`` (equal length; pairs with a NaN are dropped).
+def paired_test(a: Iterable[float], b: Iterable[float], test: PairedTest = "wilcoxon",
+                alternative: Alternative = "two-sided") -> TestResult:
+    """Paired test of ``a`` against ``b`` (equal length; pairs with a NaN are dropped), two-sided by default.
 
     ``wilcoxon`` is :func:`scipy.stats.wilcoxon` with its defaults (zero differences dropped), ``ttest``
     :func:`scipy.stats.ttest_rel`. The p-value is NaN, with a note, when fewer than 2 pairs remain, when
     every difference is zero, or (t-test) when the differences have no variance.
+
+    ``alternative`` is scipy's: ``"greater"`` tests "``a`` is larger than ``b``" one-tailed (the differences
+    ``a - b`` have a positive mean, or median for Wilcoxon), ``"less"`` the reverse. Seed 001 (line 923) tests
+    "variant A improves on B" with paired one-tailed t-tests: ``paired_test(dice_a, dice_b, "ttest",
+    "greater")`` (use ``"less"`` for a lower-is-better metric such as HD95). A one-tailed result's ``test``
+    reads e.g. ``"paired t-test, one-tailed (greater)"``.
     """
     x, y = np.asarray(list(a), dtype=float), np.asarray(list(b), dtype=float)
     if x.shape != y.shape:
         raise ValueError(f"paired samples differ in length: {x.size} and {y.size}")
     if test not in ("wilcoxon", "ttest"):
         raise ValueError(f"unknown paired test {test!r}; use 'wilcoxon' or 'ttest'")
+    if alternative not in ("two-sided", "greater", "less"):
+        raise ValueError(f"unknown alternative {alternative!r}; use 'two-sided', 'greater' or 'less'")
     keep = ~(np.isnan(x) | np.isnan(y))
     x, y = x[keep], y[keep]
     diff = x - y
@@ -203,8 +213,12 @@ def paired_test(a: Iterable[float], b: Iterable[float], test: PairedTest = "wilc
         note = "all differences are zero"
     elif test == "ttest" and np.ptp(diff) == 0:
         note = "the differences have no variance"
-    run = (lambda: stats.wilcoxon(x, y)) if test == "wilcoxon" else (lambda: stats.ttest_rel(x, y))
-    return _result(x, y, run, test, note)
+    if alternative == "two-sided":
+        run = (lambda: stats.wilcoxon(x, y)) if test == "wilcoxon" else (lambda: stats.ttest_rel(x, y))
+        return _result(x, y, run, test, note)
+    scipy_test = stats.wilcoxon if test == "wilcoxon" else stats.ttest_rel
+    result = _result(x, y, lambda: scipy_test(x, y, alternative=alternative), test, note)
+    return replace(result, test=f"{result.test}, one-tailed ({alternative})")
 
 
 def unpaired_test(a: Iterable[float], b: Iterable[float], test: UnpairedTest = "mannwhitney") -> TestResult:

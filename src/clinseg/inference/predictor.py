@@ -98,7 +98,10 @@ class Predictor:
             raise ConfigError("this run is interactive: it segments the object that clicks designate; use "
                               "'clinseg predict --clicks K' (clicks simulated from a reference) or "
                               "'clinseg interact' (a person's clicks)")
-        expected = len(self.channels) + cfg.feature_channels
+        if cfg.channels and image.shape[0] == len(self.channels) + cfg.feature_channels:
+            # a network trained on a selection of channels (e.g. one MR sequence) reads that selection
+            image = np.concatenate([image[list(cfg.channels)], image[len(self.channels):]])
+        expected = (len(cfg.channels) or len(self.channels)) + cfg.feature_channels
         if image.shape[0] != expected:
             raise DatasetError(f"this network reads {expected} channels ({len(self.channels)} image channels"
                                + (f" + {cfg.feature_channels} feature channels: predict with its 2D-3D run"

@@ -17,7 +17,11 @@ from clinseg.models.outputs import NetworkOutputs
 
 def deep_supervision(loss_fn: LossFn) -> LossFn:
     """``main_weight * loss(main) + sum_k aux_weights[k] * loss(aux_k)`` for :class:`NetworkOutputs`;
-    ``loss(logits)`` for a plain tensor. Extra keywords (``image_labels``) are ignored."""
+    ``loss(logits)`` for a plain tensor. Extra keywords (``image_labels``) are ignored. A loss that reads
+    :class:`NetworkOutputs` and the extras itself (attribute ``accepts_outputs``, e.g. mixed supervision)
+    is returned unchanged."""
+    if getattr(loss_fn, "accepts_outputs", False):
+        return loss_fn
 
     def loss(outputs: torch.Tensor | NetworkOutputs, target: torch.Tensor, annotated: torch.Tensor,
              **_: Any) -> torch.Tensor:

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from clinseg.errors import ConfigError
+from clinseg.models.outputs import NetworkOutputs
 from clinseg.models.registry import register_model
 from clinseg.models.unet3d import UNet3d
 
@@ -48,14 +49,27 @@ class SliceWise(nn.Module):
         self.size_divisor: tuple[int, int, int] = tuple(  # type: ignore[assignment]
             1 if axis == self.axis else divisor for axis in range(3))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, K, Z, Y, X)`` for ``(B, C, Z, Y, X)``, each slice segmented on its own."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor | NetworkOutputs:
+        """Logits ``(B, K, Z, Y, X)`` for ``(B, C, Z, Y, X)``, each slice segmented on its own.
+
+        A 2D network with training-time heads returns :class:`NetworkOutputs` in training mode: its main and
+        auxiliary logits are unfolded alike to ``(B, K, Z, Y, X)``; its ``image_logits`` stay one row per
+        slice, ``(B * S, N)`` in batch-major order (row ``b * S + s``), which is ``(B, N)`` for the usual
+        patches one voxel thick (``S = 1``).
+        """
         b, c = x.shape[:2]
         dim = 2 + self.axis
         moved = x.movedim(dim, 1)  # (B, S, C, H, W)
         slices = moved.shape[1]
         out = self.net(moved.reshape(b * slices, c, *moved.shape[3:]))
-        return out.reshape(b, slices, out.shape[1], *out.shape[2:]).movedim(1, dim)
+
+        def unfold(t: torch.Tensor) -> torch.Tensor:
+            return t.reshape(b, slices, t.shape[1], *t.shape[2:]).movedim(1, dim)
+
+        if isinstance(out, NetworkOutputs):
+            return NetworkOutputs(unfold(out.logits), [unfold(a) for a in out.aux], list(out.aux_weights),
+                                  out.main_weight, out.image_logits)
+        return unfold(out)
 
 
 @register_model("unet2d")

@@ -5,9 +5,11 @@ package registers the built-in ones.
 """
 
 from clinseg.phantoms import abdomen_ct as _abdomen_ct  # noqa: F401  (registers "abdomen-ct")
+from clinseg.phantoms import brain_tumour as _brain_tumour  # noqa: F401  (registers "brain-tumour")
 from clinseg.phantoms import ct_bone as _ct_bone  # noqa: F401  (registers "ct-bone")
 from clinseg.phantoms import head_oar as _head_oar  # noqa: F401  (registers "head-oar")
 from clinseg.phantoms.abdomen_ct import generate_abdomen_ct
+from clinseg.phantoms.brain_tumour import generate_brain_tumour
 from clinseg.phantoms.ct_bone import generate_ct_bone
 from clinseg.phantoms.head_oar import generate_head_oar
 from clinseg.phantoms.registry import (
@@ -19,6 +21,7 @@ from clinseg.phantoms.registry import (
 
 __all__ = [
     "generate_abdomen_ct",
+    "generate_brain_tumour",
     "generate_ct_bone",
     "generate_head_oar",
     "generate_phantom",

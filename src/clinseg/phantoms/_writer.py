@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from clinseg.data.dataset import SPLIT_FOLDERS
 from clinseg.errors import ConfigError
 from clinseg.io import Geometry, write_image, write_text
 from clinseg.progress import track
@@ -27,7 +28,13 @@ logger = logging.getLogger(__name__)
 
 
 class SimulatedCase(Protocol):
-    """A generated case: id, one image channel, its grid and the delineated masks."""
+    """A generated case: id, its image, its grid and the delineated masks.
+
+    ``image`` is ``(Z, Y, X)`` (one channel) or ``(C, Z, Y, X)`` (several channels, e.g. MR sequences,
+    written as ``_0000`` … ``_{C-1:04d}``). A case may also carry ``label_map``, a ``(Z, Y, X)`` label map
+    written to ``labelsTr``/``labelsTs``; its structures folder is then written only when ``masks`` is not
+    empty.
+    """
 
     case_id: str
     image: np.ndarray
@@ -102,9 +109,15 @@ def write_phantom(
         jobs = [("train", i) for i in range(int(cases))] + [("test", i) for i in range(int(test_cases))]
         for split, index in track(jobs, f"{name} phantom"):
             case = simulate(split, index)
-            images, structures = ("imagesTr", "structuresTr") if split == "train" else ("imagesTs", "structuresTs")
-            write_image(case.image, case.geometry, tmp / images / f"{case.case_id}_0000.nii.gz")
-            (tmp / structures / case.case_id).mkdir(parents=True, exist_ok=True)
+            images, labels, structures = SPLIT_FOLDERS[split]
+            channels = case.image if case.image.ndim == 4 else case.image[None]
+            for c, channel in enumerate(channels):
+                write_image(channel, case.geometry, tmp / images / f"{case.case_id}_{c:04d}.nii.gz")
+            label_map = getattr(case, "label_map", None)
+            if label_map is not None:
+                write_image(label_map.astype(np.uint8), case.geometry, tmp / labels / f"{case.case_id}.nii.gz")
+            if label_map is None or case.masks:
+                (tmp / structures / case.case_id).mkdir(parents=True, exist_ok=True)
             for structure, mask in case.masks.items():
                 write_image(mask.astype(np.uint8), case.geometry,
                             tmp / structures / case.case_id / f"{structure}.nii.gz")

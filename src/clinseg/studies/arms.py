@@ -143,6 +143,29 @@ def training_method(context: ArmContext) -> None:
     write_measures(context, networks, timer)
 
 
+@register_arm_method("vote")
+def vote(context: ArmContext) -> None:
+    """Hierarchical voting (seed 001 §2.2.4) of the test predictions of other arms on the same subset:
+    options ``of`` (arm names, listed before this arm) and ``thresholds`` (``[T_tumour, T_core, T_enh]``
+    or a preset name, default ``seed001``). Trains nothing; its inputs' runs must be finished."""
+    from clinseg.data.dataset import load_dataset
+    from clinseg.inference.voting import vote_folders
+
+    _check_options(context, {"of", "thresholds"})
+    arms = [str(a) for a in context.options.get("of") or []]
+    if len(arms) < 2:
+        raise ConfigError(f"arm {context.arm}: 'of' must name at least two arms to vote")
+    runs = [context.run_dir.parent.parent / arm / context.run_dir.name for arm in arms]
+    unfinished = [str(r) for r in runs if not (r / "done.json").is_file()]
+    if unfinished:
+        raise ConfigError(f"arm {context.arm}: runs {unfinished} are not finished; run them first (then "
+                          "'clinseg study run --retry-failed')")
+    labels = dict(load_dataset(context.dataset_dir).spec.label_values)
+    vote_folders([r / "predictions" for r in runs], context.predictions_dir,
+                 context.options.get("thresholds", "seed001"), labels)
+    write_text(context.run_dir / "measures.json", json.dumps({"voted": " + ".join(arms)}, indent=2))
+
+
 @register_arm_method("interactive")
 def interactive(context: ArmContext) -> None:
     """Seed 002's SegInter: a click-guided network (image + click maps), evaluated with ``clicks`` (default 1)

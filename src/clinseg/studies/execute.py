@@ -87,7 +87,8 @@ def execute_run(study_dir: str | Path, key: RunKey, *, device: str | None = None
             arm=key.arm,
         )
         ARM_METHODS.get(arm.method)(context)
-        evaluate_to_folder(context.predictions_dir, plan.spec.dataset, run_dir / "evaluation")
+        evaluate_to_folder(context.predictions_dir, plan.spec.dataset, run_dir / "evaluation",
+                           regions=plan.spec.regions)
         seconds = time.perf_counter() - start
         write_text(run_dir / "done.json", json.dumps(
             {"run": key.name, "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),

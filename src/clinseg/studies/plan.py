@@ -31,7 +31,7 @@ from clinseg.training.run import choose_validation
 
 #: Spec fields that define the subsets and the runs; a study folder refuses a spec that changes them
 #: (finished runs would otherwise mix two settings under one name).
-_FIXED_FIELDS = ("dataset", "validation", "seed", "patients_order", "base")
+_FIXED_FIELDS = ("dataset", "validation", "seed", "patients_order", "base", "regions")
 
 
 @dataclass(frozen=True, order=True)

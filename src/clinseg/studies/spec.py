@@ -55,6 +55,8 @@ class StudySpec:
     tolerance : saturation tolerance (absolute Dice) for the report.
     test : ``wilcoxon`` (default) or ``ttest`` for comparisons in the report.
     resources : per run, for Ray: ``{"cpus": 2, "gpus": 0}``.
+    regions : score label unions instead of single structures (``brats``: whole tumour, core, enhancing;
+        :mod:`clinseg.evaluation.regions`); None = per structure.
     """
 
     name: str
@@ -71,6 +73,7 @@ class StudySpec:
     tolerance: float = 0.02
     test: str = "wilcoxon"
     resources: dict[str, float] = field(default_factory=lambda: {"cpus": 1, "gpus": 0})
+    regions: str | None = None
 
     def arm(self, name: str) -> ArmSpec:
         for arm in self.arms:

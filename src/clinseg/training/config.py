@@ -60,6 +60,12 @@ class TrainConfig:
     interactive : non-empty makes the run interactive (``--method interactive``, seed 002 §2.3): the network
         reads the image plus a foreground and a background click map and outputs one mask, the object the
         clicks designate; options are :class:`clinseg.interactive.guidance.ClickSettings` fields.
+    channels : input channels the network reads, as indices into the dataset's channels (e.g. ``[2]``: T2
+        alone); empty = all channels. When set, only these channels are loaded (in this order) and training
+        cases lacking any of them (``missing_channels`` in ``dataset.json``, or no file) are left out of
+        training and validation (a ``val_ids`` case lacking one is dropped; none left = ``val_cases`` chosen).
+        Seed 001 §2.3.3 trains each modality-specific subnetwork on the cases that have its MR sequence, and
+        the whole network on the cases that have all of them (``--method 2d``).
     """
 
     model: str = "unet3d"
@@ -97,11 +103,12 @@ class TrainConfig:
     features: list[str] = field(default_factory=list)
     feature_channels: int = 0
     interactive: dict[str, Any] = field(default_factory=dict)
+    channels: list[int] = field(default_factory=list)
 
     def network_channels(self, num_channels: int, num_structures: int) -> tuple[int, int]:
         """``(in, out)`` channels of the network: an interactive run adds two click-map inputs and has one
         output (the clicked object); otherwise one output per structure, plus background for multiclass."""
-        inputs = num_channels + self.feature_channels
+        inputs = (len(self.channels) or num_channels) + self.feature_channels  # channels: a selection
         if self.interactive:
             return inputs + 2, 1
         return inputs, num_structures + (1 if self.label_mode == "multiclass" else 0)
@@ -118,6 +125,9 @@ class TrainConfig:
             cfg.patch_size = [size, size, size]
         if cfg.device == "auto":
             cfg.device = device_type
+        if any(c >= spec.num_channels for c in cfg.channels):
+            raise ConfigError(f"channels {cfg.channels} name channels beyond the dataset's {spec.num_channels} "
+                              f"({', '.join(spec.channels)})")
         if cfg.features:
             from clinseg.data.features import feature_channels
 
@@ -138,6 +148,8 @@ class TrainConfig:
             raise ConfigError(f"foreground_fraction must be in [0, 1], got {self.foreground_fraction}")
         if not 0 <= self.overlap < 1:
             raise ConfigError(f"overlap must be in [0, 1), got {self.overlap}")
+        if any(c < 0 for c in self.channels) or len(set(self.channels)) != len(self.channels):
+            raise ConfigError(f"channels must be distinct channel indices >= 0, got {self.channels}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.interactive and self.label_mode == "multiclass":

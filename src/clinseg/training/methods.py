@@ -56,12 +56,13 @@ def interactive(dataset: Path, out: Path, cfg: TrainConfig, iterations: int | No
 
 @TRAIN_METHODS.register("2d-3d")
 def two_d_three_d(dataset: Path, out: Path, cfg: TrainConfig, iterations: int | None = None, *,
-                  model2d: str = "unet2d", size2d: int = 64, model2d_kwargs: dict | None = None) -> str:
+                  model2d: str = "unet2d", size2d: int = 64, model2d_kwargs: dict | None = None,
+                  config2d: dict | None = None) -> str:
     """Seed 001's 2D-3D model: axial, coronal and sagittal 2D networks whose outputs feed a 3D network."""
     from clinseg.training.two_d_three_d import train_2d3d
 
     states = train_2d3d(dataset, out, cfg, iterations=iterations, model2d=model2d, size2d=size2d,
-                        model2d_kwargs=model2d_kwargs)
+                        model2d_kwargs=model2d_kwargs, config2d=config2d)
     return "; ".join(f"{name}: {s.iteration} iterations, best validation Dice {s.best_score:.3f}"
                      for name, s in states.items())
 
@@ -77,3 +78,7 @@ def run_method(name: str, dataset: Path, out: Path, cfg: TrainConfig, iterations
         if "unexpected keyword" in str(exc):
             raise ConfigError(f"method {name!r} takes no option(s) {sorted(given)}") from None
         raise
+
+
+from clinseg.training import mixed as _mixed  # noqa: E402,F401  (registers "mixed", seed 001 ch. 3)
+from clinseg.training import modality as _modality  # noqa: F401  (registers "2d", seed 001 §2.2.2)

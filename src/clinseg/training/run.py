@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from clinseg.data.dataset import Dataset, load_dataset
+from clinseg.data.dataset import CaseRecord, Dataset, DatasetSpec, load_dataset
 from clinseg.data.features import read_case
 from clinseg.data.loading import CaseData, keep_structures, load_case
 from clinseg.data.resize import resample_case
@@ -168,6 +168,32 @@ def _write_run_info(run_dir: Path, dataset: Dataset) -> None:
     write_text(run_dir / "run.json", json.dumps({"dataset": str(dataset.root.resolve())}, indent=2))
 
 
+# --- Channel selection (TrainConfig.channels) -------------------------------------------------------------
+# Seed 001 §2.3.3 trains each modality-specific subnetwork on the cases that have its MR sequence and the
+# whole network on the cases that have all of them.
+
+
+def missing_channels(record: CaseRecord, spec: DatasetSpec) -> frozenset[int]:
+    """Indices of the channels a case lacks: declared in ``dataset.json`` (``cases.<id>.missing_channels``,
+    whose files hold zeros) or without an image file."""
+    declared = set(spec.missing_channels.get(record.case_id, ()))
+    return frozenset(i for i, (name, path) in enumerate(zip(spec.channels, record.images))
+                     if name in declared or not path.is_file())
+
+
+def select_channels(dataset: Dataset, channels: list[int]) -> Dataset:
+    """``dataset`` seen through a channel selection: every record's images cut to ``channels`` (in that
+    order), training cases lacking any of them left out. The spec is unchanged."""
+    def cut(record: CaseRecord) -> CaseRecord:
+        return dataclasses.replace(record, images=tuple(record.images[c] for c in channels))
+
+    train = tuple(cut(r) for r in dataset.train if not missing_channels(r, dataset.spec) & set(channels))
+    return dataclasses.replace(dataset, train=train, test=tuple(cut(r) for r in dataset.test))
+
+
+# ----------------------------------------------------------------------------------------------------------
+
+
 def train(
     dataset_dir: str | Path,
     run_dir: str | Path,
@@ -192,6 +218,10 @@ def train(
     cfg = _prepare_run_dir(run_dir, cfg, dataset_fingerprint(dataset), iterations)
     _write_run_info(run_dir, dataset)
     configure_threads(cfg.threads)
+    if cfg.channels:  # only these channels, only the cases that have them (fingerprint: the whole dataset)
+        dataset = select_channels(dataset, cfg.channels)
+        kept_ids = {r.case_id for r in dataset.train}
+        cfg = dataclasses.replace(cfg, val_ids=[c for c in cfg.val_ids if c in kept_ids])
 
     val_ids = _validation_ids(dataset, cfg)
     kept = _kept_structures(dataset, cfg, val_ids)

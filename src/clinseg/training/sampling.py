@@ -59,3 +59,6 @@ def build_source(name: str, options: dict[str, Any], train: Sequence[CaseData], 
         raise ConfigError(f"sampler {name!r}: invalid options {sorted(options)} ({exc})") from exc
     except ValueError as exc:
         raise ConfigError(f"sampler {name!r}: {exc}") from exc
+
+
+from clinseg.training import mixed_source as _mixed_source  # noqa: E402,F401  (sampler "mixed", seed 001 ch. 3)

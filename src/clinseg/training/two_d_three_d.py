@@ -45,9 +45,11 @@ def slice_patch(size: int, plane: str) -> list[int]:
 
 
 def plane_config(base: TrainConfig, plane: str, model: str = "unet2d", size: int = 64,
-                 model_kwargs: dict[str, Any] | None = None) -> TrainConfig:
-    """The configuration of the ``plane`` 2D network, derived from ``base``."""
-    return dataclasses.replace(base, model=model, model_kwargs={**(model_kwargs or {}), "plane": plane},
+                 model_kwargs: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """The configuration of the ``plane`` 2D network: ``base`` with ``overrides`` (e.g. the 2D batch size and
+    target weights), the 2D network and a slice patch."""
+    cfg = dataclasses.replace(base, **(overrides or {}))
+    return dataclasses.replace(cfg, model=model, model_kwargs={**(model_kwargs or {}), "plane": plane},
                                patch_size=slice_patch(size, plane), features=[], feature_channels=0)
 
 
@@ -86,16 +88,17 @@ def effective_receptive_field(run_dir: Path, device: str = "auto") -> dict[str, 
 
 
 def train_2d3d(dataset_dir: str | Path, run_dir: str | Path, base: TrainConfig, *, iterations: int | None = None,
-               model2d: str = "unet2d", size2d: int = 64,
-               model2d_kwargs: dict[str, Any] | None = None) -> dict[str, TrainState]:
+               model2d: str = "unet2d", size2d: int = 64, model2d_kwargs: dict[str, Any] | None = None,
+               config2d: dict[str, Any] | None = None) -> dict[str, TrainState]:
     """Train the three 2D networks, extract their features, train the 3D network (``base``'s model and
-    patch) on image + features; writes ``RUN/twod3d.json`` with the receptive fields."""
+    patch) on image + features; writes ``RUN/twod3d.json`` with the receptive fields. ``config2d`` holds
+    TrainConfig fields that differ for the 2D networks."""
     run_dir = Path(run_dir)
     states: dict[str, TrainState] = {}
     folders = []
     for plane in PLANES:
-        states[plane] = train(dataset_dir, run_dir / plane, plane_config(base, plane, model2d, size2d, model2d_kwargs),
-                              iterations=iterations)
+        cfg2d = plane_config(base, plane, model2d, size2d, model2d_kwargs, config2d)
+        states[plane] = train(dataset_dir, run_dir / plane, cfg2d, iterations=iterations)
         folder = run_dir / "features" / plane
         extract_features(dataset_dir, run_dir / plane, folder, base.device)
         folders.append(str(folder.resolve()))
