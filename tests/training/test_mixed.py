@@ -197,8 +197,8 @@ def test_weak_images_never_give_a_segmentation_gradient() -> None:
 # --- end to end ---------------------------------------------------------------------------------------------
 
 
-def _image_logits_reach_the_loss() -> bool:
-    """Whether the run's loss wrapper hands NetworkOutputs (with image_logits) to a loss that accepts them."""
+def test_loss_wrapper_hands_outputs_and_image_labels_to_the_mixed_loss() -> None:
+    """The run's loss wrapper passes NetworkOutputs (with image_logits) to a loss that reads them."""
     seen = []
 
     def probe(outputs, target, annotated, **extras):
@@ -209,7 +209,7 @@ def _image_logits_reach_the_loss() -> bool:
     outputs = NetworkOutputs(torch.zeros(1, 2, 1, 1, 1), image_logits=torch.zeros(1, 1))
     deep_supervision(probe)(outputs, torch.zeros(1, 1, 1, 1, 1), torch.ones(1, 1, dtype=torch.bool),
                             image_labels=torch.zeros(1, 1))
-    return bool(seen and seen[0])
+    assert seen == [True]
 
 
 def _write_dataset(root: Path) -> Path:
@@ -256,9 +256,6 @@ def test_mixed_config_sets_model_sampler_loss_and_slices(tmp_path: Path) -> None
         mixed_config(root, TrainConfig(resample=[1, 2, 2]))
 
 
-@pytest.mark.xfail(not _image_logits_reach_the_loss(), strict=True,
-                   reason="training.run wraps every loss in losses.composite.deep_supervision, which hands the "
-                          "loss only NetworkOutputs.logits: image_logits and image_labels never arrive")
 def test_mixed_method_trains_and_predicts(tmp_path: Path) -> None:
     root = _write_dataset(tmp_path / "ds")
     config = tmp_path / "tiny.yaml"
