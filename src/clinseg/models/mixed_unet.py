@@ -111,21 +111,6 @@ class MixedUNet2d(UNet3d):
         self.branches = nn.ModuleList(ClassificationBranch(width, conv_channels, fc_widths, pool, grid)
                                       for _ in range(num_image_classes))
 
-    def decode(self, x: torch.Tensor) -> torch.Tensor:
-        """The U-Net's second to last layer: decoder features ``(N, features[0], H, W)`` before the head.
-
-        Same computation as :meth:`UNet3d.forward` without its final 1 x 1 convolution."""
-        skips = []
-        for level, encoder in enumerate(self.encoders):
-            if level > 0:
-                x = self.pool(x)
-            x = encoder(x)
-            skips.append(x)
-        skips.pop()
-        for up, decoder in zip(self.ups, self.decoders):
-            x = decoder(torch.cat([skips.pop(), up(x)], dim=1))
-        return x
-
     def forward(self, x: torch.Tensor) -> torch.Tensor | NetworkOutputs:  # type: ignore[override]
         """Segmentation logits (eval), or those plus image-level logits (training)."""
         hidden = self.decode(x)

@@ -81,6 +81,10 @@ class UNet3d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, out_channels, Z, Y, X)`` for an input ``(B, in_channels, Z, Y, X)``."""
+        return self.head(self.decode(x))
+
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        """The last decoder features ``(B, features[0], Z, Y, X)``, before the 1 x 1 head."""
         skips = []
         for level, encoder in enumerate(self.encoders):
             if level > 0:
@@ -90,7 +94,7 @@ class UNet3d(nn.Module):
         skips.pop()  # the bottleneck output is x itself
         for up, decoder in zip(self.ups, self.decoders):
             x = decoder(torch.cat([skips.pop(), up(x)], dim=1))
-        return self.head(x)
+        return x
 
 
 @register_model("unet3d")

@@ -29,6 +29,7 @@ from clinseg.phantoms._shapes import (
     Tube,
     Union,
     frame_along,
+    layer_coverage,
     rotation_matrix,
 )
 
@@ -363,13 +364,11 @@ def render_abdomen(
     image = np.full(grid.shape, model.hu["air"], dtype=np.float32)
     labels = np.zeros(grid.shape, dtype=np.uint8)
     index = {name: i + 1 for i, name in enumerate(STRUCTURES)}
-    ramp = float(grid.spacing.mean()) / grid.scale
     for layer in model.layers:
-        hit = grid.evaluate(layer.shape)
+        hit = layer_coverage(grid, layer.shape, layer.grow)
         if hit is None:
             continue
-        block, sd = hit
-        alpha = np.clip(0.5 - (sd - layer.grow) / ramp, 0.0, 1.0)
+        block, alpha = hit
         if layer.texture is not None:
             alpha *= patterns[layer.texture][block]
         if not alpha.any():

@@ -24,7 +24,7 @@ from typing import Literal
 
 import numpy as np
 
-from clinseg.phantoms._head_anatomy import _n
+from clinseg.phantoms._head_anatomy import Layer, _n
 from clinseg.phantoms._shapes import (
     Blob,
     Ellipsoid,
@@ -35,6 +35,7 @@ from clinseg.phantoms._shapes import (
     Tube,
     Union,
     frame_along,
+    layer_coverage,
 )
 
 #: The four co-registered sequences, in channel order (``_0000`` … ``_0003``), as BRATS.
@@ -61,15 +62,6 @@ CONTRAST: dict[str, dict[str, float]] = {
 HETEROGENEITY: dict[str, float] = {"wm": 0.03, "gm": 0.04, "deep_gm": 0.03, "csf": 0.02, "oedema": 0.10,
                                    "enhancing": 0.18, "necrosis": 0.12, "non_enhancing": 0.12}
 _TUMOUR_TISSUES = ("oedema", "enhancing", "necrosis", "non_enhancing")
-
-
-@dataclass(frozen=True)
-class Layer:
-    """Paint ``tissue`` where ``shape``'s signed distance is below ``grow`` mm (later layers on top)."""
-
-    tissue: str
-    shape: object
-    grow: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -243,14 +235,12 @@ def render_brain(
     brain : ``(Z, Y, X)`` bool skull-stripping mask (voxel centres inside the brain).
     labels : ``(Z, Y, X)`` uint8 label map (:data:`LABELS`; 0 background and healthy tissue).
     """
-    ramp = float(grid.spacing.mean()) / grid.scale
     coverage = []
     for layer in model.layers:
-        hit = grid.evaluate(layer.shape)
+        hit = layer_coverage(grid, layer.shape, layer.grow)
         if hit is None:
             continue
-        block, sd = hit
-        alpha = np.clip(0.5 - (sd - layer.grow) / ramp, 0.0, 1.0)
+        block, alpha = hit
         if alpha.any():
             coverage.append((layer.tissue, block, alpha))
     images = {}

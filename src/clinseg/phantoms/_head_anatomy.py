@@ -28,6 +28,7 @@ from clinseg.phantoms._shapes import (
     Tube,
     Union,
     frame_along,
+    layer_coverage,
     rotation_matrix,
 )
 
@@ -363,13 +364,11 @@ def render_head(model: HeadModel, grid: PoseGrid) -> tuple[np.ndarray, dict[str,
     masks : TG-263 name -> ``(Z, Y, X)`` bool mask (voxel centres inside the organ; never empty).
     """
     image = np.full(grid.shape, model.intensity["air"], dtype=np.float32)
-    ramp = float(grid.spacing.mean()) / grid.scale
     for layer in model.layers:
-        hit = grid.evaluate(layer.shape)
+        hit = layer_coverage(grid, layer.shape, layer.grow)
         if hit is None:
             continue
-        block, sd = hit
-        alpha = np.clip(0.5 - (sd - layer.grow) / ramp, 0.0, 1.0)
+        block, alpha = hit
         if not alpha.any():
             continue
         region = image[block]
