@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 DEMO ?= demo
 
-.PHONY: install demo study study-localise study-bone test bench clean
+.PHONY: install demo study study-localise study-bone study-brain test bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,12 @@ study-bone: install
 	@test -f $(DEMO)/CtBone/dataset.json || $(BIN)/clinseg phantom ct-bone $(DEMO)/CtBone --cases 14 --test-cases 6 --seed 0 --spacing 2
 	$(BIN)/clinseg study run examples/study-bone-label-scarce.yaml --out $(DEMO)/bone
 	$(BIN)/clinseg study report $(DEMO)/bone
+
+# Seed 001's 2D-3D model vs a plain 3D and a plain 2D U-Net on the brain-tumour phantom, BRATS regions.
+study-brain: install
+	@test -f $(DEMO)/BrainTumour/dataset.json || $(BIN)/clinseg phantom brain-tumour $(DEMO)/BrainTumour --cases 16 --test-cases 6 --seed 0
+	$(BIN)/clinseg study run examples/study-brain-2d3d.yaml --out $(DEMO)/brain-2d3d
+	$(BIN)/clinseg study report $(DEMO)/brain-2d3d
 
 test: install
 	$(PY) -m pytest -q
