@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -44,6 +45,8 @@ def test_vote_arm_merges_other_arms_and_scores_brats_regions(brain: Path, tmp_pa
     write_results(plan)
     results = pd.read_csv(tmp_path / "S" / "results.csv")
     assert set(results["structure"]) == {"whole", "core", "enhancing"}
+    record = json.loads((tmp_path / "S" / "study.json").read_text())
+    assert record["scored"] == ["whole", "core", "enhancing"]  # the report's row order
     assert set(results["arm"]) == {"a", "b", "c", "voted"}
     voted = tmp_path / "S" / "runs" / "voted" / "patients-M2-r0" / "predictions"
     assert {p.name for p in voted.iterdir() if p.is_dir()} == {"brats_test_000"}

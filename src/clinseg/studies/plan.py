@@ -154,9 +154,18 @@ def prepare_study(spec: StudySpec, study_dir: str | Path) -> StudyPlan:
     record = {"name": spec.name, "dataset": str(spec.dataset), "structures": list(structures),
               "validation": list(val_ids), "tolerance": spec.tolerance, "test": spec.test,
               "arms": [a.name for a in spec.arms], "modes": list(spec.modes), "sizes": list(spec.sizes),
-              "repeats": spec.repeats, "runs": [k.name for k in runs]}
+              "repeats": spec.repeats, "runs": [k.name for k in runs], "scored": _scored(spec, structures)}
     write_text(study_dir / "study.json", json.dumps(record, indent=2))
     return plan
+
+
+def _scored(spec: StudySpec, structures: tuple[str, ...]) -> list[str]:
+    """What the results rows name, in report order: the regions (``spec.regions``) or the structures."""
+    if not spec.regions:
+        return list(structures)
+    from clinseg.evaluation.regions import get_regions
+
+    return [region.name for region in get_regions(spec.regions)]
 
 
 def open_study(study_dir: str | Path) -> StudyPlan:

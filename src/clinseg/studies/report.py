@@ -54,7 +54,8 @@ log = logging.getLogger(__name__)
 REQUIRED_COLUMNS: tuple[str, ...] = (*RESULT_COLUMNS, *STUDY_METRICS)
 
 #: Defaults of the keys of ``study.json`` the report reads.
-STUDY_DEFAULTS: dict[str, Any] = {"name": None, "structures": None, "tolerance": 0.02, "test": "wilcoxon"}
+STUDY_DEFAULTS: dict[str, Any] = {"name": None, "structures": None, "scored": None, "tolerance": 0.02,
+                                  "test": "wilcoxon"}
 
 _TEXT_COLUMNS = ("arm", "mode", "run", "case", "structure")
 
@@ -145,7 +146,7 @@ def build_study_report(study_dir: str | Path, dpi: int = 110) -> Path:
     study_dir = Path(study_dir)
     results = read_results(study_dir / "results.csv")
     info = read_study_info(study_dir)
-    order = structure_order(results, [str(s) for s in info["structures"] or ()])
+    order = structure_order(results, [str(s) for s in info["scored"] or info["structures"] or ()])
     summary = learning_curve_summary(results, structures=order)
     comparisons = pd.concat([compare_arms(results, test=info["test"], structures=order),
                              compare_modes(results, test=UNPAIRED_FOR[info["test"]], structures=order)],
