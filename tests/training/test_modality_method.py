@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from typer.testing import CliRunner
 
 from clinseg.cli.main import app
+from clinseg.errors import DatasetError
 from clinseg.io import Geometry, write_image
 from clinseg.training.checkpoint import load_checkpoint
 from clinseg.training.config import TrainConfig
@@ -114,3 +117,21 @@ def test_slice_patch_is_one_voxel_thick_along_the_slicing_axis() -> None:
 def test_other_methods_refuse_plane(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["train", str(tmp_path), "--out", str(tmp_path / "r"), "--plane", "axial"])
     assert result.exit_code != 0 and "plane" in result.output
+
+
+def test_a_study_subset_and_validation_follow_the_channel_selection(tmp_path: Path) -> None:
+    """A study fixes the subset and the validation cases; a stage that reads T2 drops those lacking T2 and,
+    when no validation case has T2, validates on another case outside the subset."""
+    from clinseg.training.run import train
+
+    root = _brain_dataset(tmp_path / "ds", {"case_1": "T2", "case_4": "T2"})
+    cfg = TrainConfig(**{**TINY, "model": "modality2d_subnet", "model_kwargs": {"subnet_features": [4, 8]}},
+                      channels=[1], val_ids=["case_4"], subset={"case_0": ["tumour", "oedema"],
+                                                                 "case_1": ["tumour", "oedema"]})
+    train(root, tmp_path / "t2", cfg, iterations=1)
+    split = json.loads((tmp_path / "t2" / "split.json").read_text())
+    assert split["train"] == ["case_0"]  # case_1 lacks T2
+    assert len(split["validation"]) == 1 and split["validation"][0] in {"case_2", "case_3"}
+    only_missing = dataclasses.replace(cfg, subset={"case_1": ["tumour"]})
+    with pytest.raises(DatasetError, match="no case of the configured subset has channel"):
+        train(root, tmp_path / "none", only_missing, iterations=1)

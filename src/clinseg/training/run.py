@@ -181,6 +181,17 @@ def missing_channels(record: CaseRecord, spec: DatasetSpec) -> frozenset[int]:
                      if name in declared or not path.is_file())
 
 
+def _channel_validation(cfg: TrainConfig, kept_ids: set[str], subset: dict[str, list[str]]) -> list[str]:
+    """The validation cases of a channel selection: the configured ones that have the channels; when none
+    does, as many others outside the training subset (seeded), else none (the final weights are kept)."""
+    val_ids = [c for c in cfg.val_ids if c in kept_ids]
+    if val_ids or not cfg.val_ids or not subset:
+        return val_ids
+    pool = sorted(kept_ids - set(subset))
+    rng = np.random.default_rng(cfg.seed)
+    return sorted(rng.permutation(pool)[: len(cfg.val_ids)].tolist()) if pool else []
+
+
 def select_channels(dataset: Dataset, channels: list[int]) -> Dataset:
     """``dataset`` seen through a channel selection: every record's images cut to ``channels`` (in that
     order), training cases lacking any of them left out. The spec is unchanged."""
@@ -221,7 +232,13 @@ def train(
     if cfg.channels:  # only these channels, only the cases that have them (fingerprint: the whole dataset)
         dataset = select_channels(dataset, cfg.channels)
         kept_ids = {r.case_id for r in dataset.train}
-        cfg = dataclasses.replace(cfg, val_ids=[c for c in cfg.val_ids if c in kept_ids])
+        subset = {c: v for c, v in cfg.subset.items() if c in kept_ids}
+        if cfg.subset and not subset:
+            raise DatasetError(f"{dataset.root}: no case of the configured subset has channel(s) "
+                               f"{[spec.channels[c] for c in cfg.channels]}")
+        val_ids = _channel_validation(cfg, kept_ids, subset)
+        cfg = dataclasses.replace(cfg, val_ids=val_ids, subset=subset,
+                                  val_cases=0 if cfg.val_ids and not val_ids else cfg.val_cases)
 
     val_ids = _validation_ids(dataset, cfg)
     kept = _kept_structures(dataset, cfg, val_ids)
