@@ -173,15 +173,6 @@ def learning_curve_summary(
     return _sorted(pd.DataFrame(rows, columns=columns), scored, structures)
 
 
-def arm_table(summary: pd.DataFrame, metric: str = "dice") -> pd.DataFrame:
-    """Mean ``metric`` per structure, mode and size (rows) and arm (columns), from
-    :func:`learning_curve_summary`: the layout of seed 002's Table 1 (patients x model groups)."""
-    table = summary.pivot_table(index=["structure", "mode", "size"], columns="arm", values=f"{metric}_mean",
-                                sort=False)
-    arms = list(pd.unique(summary["arm"]))
-    return table[arms].reset_index().rename_axis(columns=None)
-
-
 def paired_test(a: Iterable[float], b: Iterable[float], test: PairedTest = "wilcoxon",
                 alternative: Alternative = "two-sided") -> TestResult:
     """Paired test of ``a`` against ``b`` (equal length; pairs with a NaN are dropped), two-sided by default.

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from clinseg.phantoms._head_anatomy import _n
+from clinseg.phantoms._paint import layer_coverage
 from clinseg.phantoms._shapes import (
     Ellipsoid,
     Floored,
@@ -29,7 +30,6 @@ from clinseg.phantoms._shapes import (
     Tube,
     Union,
     frame_along,
-    layer_coverage,
     rotation_matrix,
 )
 

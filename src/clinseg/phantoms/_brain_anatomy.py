@@ -25,6 +25,7 @@ from typing import Literal
 import numpy as np
 
 from clinseg.phantoms._head_anatomy import Layer, _n
+from clinseg.phantoms._paint import layer_coverage
 from clinseg.phantoms._shapes import (
     Blob,
     Ellipsoid,
@@ -35,7 +36,6 @@ from clinseg.phantoms._shapes import (
     Tube,
     Union,
     frame_along,
-    layer_coverage,
 )
 
 #: The four co-registered sequences, in channel order (``_0000`` … ``_0003``), as BRATS.

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from clinseg.phantoms._paint import layer_coverage
 from clinseg.phantoms._shapes import (
     Blob,
     Ellipsoid,
@@ -28,7 +29,6 @@ from clinseg.phantoms._shapes import (
     Tube,
     Union,
     frame_along,
-    layer_coverage,
     rotation_matrix,
 )
 

@@ -30,7 +30,6 @@ from clinseg.evaluation.statistics import (
     RESULT_COLUMNS,
     STUDY_METRICS,
     UNPAIRED_FOR,
-    arm_table,
     compare_arms,
     compare_modes,
     describe_tests,
@@ -161,10 +160,20 @@ def build_study_report(study_dir: str | Path, dpi: int = 110) -> Path:
     costs = _costs_section(study_dir, summary, figures, dpi)
     out = study_dir / "report.html"
     write_text(out, page_html(f"clinseg study {info['name']}",
-                              _body(info, results, summary, comparisons, saturation, figures) + costs))
+                              _body(info, results, summary, comparisons, saturation, figures,
+                                    tables.get("arms")) + costs))
     log.info("study report: %d figure(s), %d comparison(s) -> %s", sum(len(v) for v in figures.values()),
              len(comparisons), out)
     return out
+
+
+def arm_table(summary: pd.DataFrame, metric: str = "dice") -> pd.DataFrame:
+    """Mean ``metric`` per structure, mode and size (rows) and arm (columns), from
+    :func:`learning_curve_summary`: the layout of seed 002's Table 1 (patients x model groups)."""
+    table = summary.pivot_table(index=["structure", "mode", "size"], columns="arm", values=f"{metric}_mean",
+                                sort=False)
+    arms = list(pd.unique(summary["arm"]))
+    return table[arms].reset_index().rename_axis(columns=None)
 
 
 def _costs_section(study_dir: Path, summary: pd.DataFrame, figures: dict[str, list[tuple[str, bytes]]],
@@ -224,7 +233,8 @@ def _figures(results: pd.DataFrame, summary: pd.DataFrame, order: list[str], fol
 
 
 def _body(info: dict[str, Any], results: pd.DataFrame, summary: pd.DataFrame, comparisons: pd.DataFrame,
-          saturation: pd.DataFrame, figures: dict[str, list[tuple[str, bytes]]]) -> str:
+          saturation: pd.DataFrame, figures: dict[str, list[tuple[str, bytes]]],
+          arms_table: pd.DataFrame | None = None) -> str:
     arms, modes = list(pd.unique(results["arm"])), list(pd.unique(results["mode"]))
     sizes = sorted(pd.unique(results["size"]))
     parts = [f"<h1>clinseg study: {html.escape(info['name'])}</h1>",
@@ -240,9 +250,9 @@ def _body(info: dict[str, Any], results: pd.DataFrame, summary: pd.DataFrame, co
         parts += ["<h2>Sampling modes</h2>", *(img_tag(png, cap) for cap, png in figures["modes"])]
     if figures["arms"]:
         parts += ["<h2>Arms</h2>", *(img_tag(png, cap) for cap, png in figures["arms"])]
-    if len(arms) > 1:
+    if arms_table is not None:
         parts += ["<h2>Mean Dice per arm and size</h2><p class=muted>Mean over networks of each network's mean "
-                  "test Dice (arms.csv).</p>", table_html(arm_table(summary))]
+                  "test Dice (arms.csv).</p>", table_html(arms_table)]
     parts += [("<h2>Learning-curve table</h2><details><summary>mean [95% CI] per arm, mode, M and structure "
               f"({len(summary)} rows; summary.csv)</summary>{table_html(_summary_view(summary))}</details>"),
               ("<h2>Comparisons</h2><details open><summary>two-sided tests per M and structure, "
