@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 DEMO ?= demo
 
-.PHONY: install demo study study-localise study-bone study-brain test bench clean
+.PHONY: install demo study study-localise study-bone study-brain study-oar test bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -62,12 +62,20 @@ study-brain: install
 	$(BIN)/clinseg study run examples/study-brain-2d3d.yaml --out $(DEMO)/brain-2d3d
 	$(BIN)/clinseg study report $(DEMO)/brain-2d3d
 
+# Seed 001's OAR pipeline (triplanar vote + anatomy rules) vs the raw axial model; voxel-level unknowns vs
+# per-class masking with rarely delineated lenses (head-OAR phantom, the thesis' organ set).
+study-oar: install
+	@test -f $(DEMO)/HeadOARThesis/dataset.json || $(BIN)/clinseg phantom head-oar $(DEMO)/HeadOARThesis --structures seed001 --delineation-rate Lens=0.2 --cases 16 --test-cases 6 --seed 0
+	$(BIN)/clinseg study run examples/study-head-oar-anatomy.yaml --out $(DEMO)/head-oar-anatomy
+	$(BIN)/clinseg study report $(DEMO)/head-oar-anatomy
+
 test: install
 	$(PY) -m pytest -q
 
 bench: install
 	$(PY) bench/inference.py
 	$(PY) bench/pretraining.py
+	$(PY) bench/bitpack.py
 
 clean:
 	rm -rf $(DEMO) .pytest_cache

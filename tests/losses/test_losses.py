@@ -73,7 +73,7 @@ def test_to_index() -> None:
 
 
 def test_unknown_loss() -> None:
-    with pytest.raises(ConfigError, match="unknown loss 'nope'; known: marginal_ce_dice, masked_bce"):
+    with pytest.raises(ConfigError, match="unknown loss 'nope'; known: adaptive_target, marginal_ce_dice, masked_bce"):
         create_loss("nope")
 
 

@@ -7,6 +7,23 @@ from pathlib import Path
 import typer
 
 from clinseg.cli._common import console, handle_errors
+from clinseg.errors import ConfigError
+
+
+def _parse_rates(values: list[str]) -> dict[str, float]:
+    """``["Lens=0.2,Eye=1", "Pituitary=0.5"]`` -> ``{"Lens": 0.2, "Eye": 1.0, "Pituitary": 0.5}``."""
+    rates: dict[str, float] = {}
+    for item in (part.strip() for value in values for part in value.split(",")):
+        if not item:
+            continue
+        name, sep, prob = item.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            rates[name.strip()] = float(prob)
+        except ValueError:
+            raise ConfigError(f"--delineation-rate: expected NAME=P (e.g. Lens=0.5), got {item!r}") from None
+    return rates
 
 
 @handle_errors
@@ -24,12 +41,26 @@ def phantom(
         None, "--missing-sequences", min=0.0, max=1.0,
         help="brain-tumour only: probability that a training case lacks each MR sequence (never all four).",
     ),
+    structures: str | None = typer.Option(
+        None, "--structures",
+        help="head-oar only: organ set, seed000 (11 OARs near the tumour, default) or seed001 (12 structures with "
+             "brain and hippocampi, delineated with the frequencies of seed 001 Table 4.1).",
+    ),
+    delineation_rate: list[str] | None = typer.Option(
+        None, "--delineation-rate",
+        help="head-oar only: NAME=P, probability that a training case has organ NAME delineated (a structure, "
+             "or a left/right pair such as Lens); repeat or separate with commas.",
+    ),
 ) -> None:
     """Generate a procedural phantom dataset (images, per-structure masks, dataset.json, preview.png)."""
     from clinseg.phantoms import generate_phantom
 
-    options: dict[str, float] = {} if spacing is None else {"spacing_mm": spacing}
+    options: dict[str, object] = {} if spacing is None else {"spacing_mm": spacing}
     if missing_sequences is not None:  # phantoms without the option refuse it through the registry
         options["missing_sequences"] = missing_sequences
+    if structures is not None:
+        options["structures"] = structures
+    if delineation_rate:
+        options["delineation_rates"] = _parse_rates(delineation_rate)
     path = generate_phantom(name, out, cases=cases, test_cases=test_cases, seed=seed, **options)
     console.print(f"wrote [bold]{path}[/] ({cases} training + {test_cases} test cases); preview: {path / 'preview.png'}")

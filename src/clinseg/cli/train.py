@@ -45,9 +45,11 @@ def train(
     method: str = typer.Option("single", "--method", help="single (one network), two-stage (localisation "
                                "network + organ network on padded crops, predicted as a cascade) or interactive "
                                "(image + foreground/background click maps in, the clicked object out); 2d: seed 001's "
-                               "2D model with modality-specific subnetworks (pretrained when sequences are missing)."),
+                               "2D model with modality-specific subnetworks (pretrained when sequences are missing); 2d-3d, mixed "
+                               "(seed 001 ch. 2-3); oar2d: seed 001's OAR model (organs merged, voxel-level unknowns, "
+                               "class-centred batches) on --plane slices."),
     margin: int = typer.Option(None, "--margin", min=0, help="two-stage: context voxels around each organ (15)."),
-    plane: str = typer.Option(None, "--plane", help="2d: slices to segment, axial | coronal | sagittal "
+    plane: str = typer.Option(None, "--plane", help="2d, oar2d: slices to segment, axial | coronal | sagittal "
                               "(default axial); patches are one voxel thick along the slicing axis."),
     jitter: str = typer.Option(None, "--jitter", metavar="LOW,HIGH", help="two-stage: draw the organ "
                                "network's training margin per side in [LOW, HIGH] instead of --margin."),
@@ -88,6 +90,13 @@ def predict(
                                "(slice-wise network) or per volume from the reference; rounds 1..K are kept."),
     reference: Path = typer.Option(None, "--reference", help="--clicks: dataset holding the reference masks "
                                    "(default: the dataset INPUT_DIR belongs to)."),
+    postprocess: str = typer.Option(None, "--postprocess", help="anatomy: seed 001's OAR rules (brain holes, "
+                                    "left/right by barycentre, eye volume, lenses in eyes, chiasm, optic nerves "
+                                    "by shortest path); none: only split merged bilateral organs into sides."),
+    ensemble: list[str] = typer.Option(None, "--ensemble", help="Other runs (repeat, or comma-separated) voted "
+                                       "with RUN by majority, e.g. the coronal and sagittal oar2d runs."),
+    disable: list[str] = typer.Option(None, "--disable-rule", help="--postprocess anatomy: switch a rule off "
+                                      "(brain_holes, sides, eyes, lenses, chiasm, optic_nerves); repeatable."),
 ) -> None:
     """Segment every case of a folder with a trained run."""
     from clinseg.inference.cascade import load_predictor
@@ -96,12 +105,33 @@ def predict(
     if clicks is not None:
         _predict_with_clicks(run, input_dir, out_dir, clicks, reference, checkpoint, device)
         return
+    from clinseg.inference.organs import ensemble_runs, uses_organs
+
+    if postprocess or ensemble or disable or uses_organs(run):
+        _predict_organs(ensemble_runs(run, ensemble), input_dir, out_dir, postprocess or "none", disable or [],
+                        checkpoint, device)
+        return
     predictor = load_predictor(run, checkpoint, device)
     options: dict[str, object] = {"largest_component": largest_component}
     if tta:
         options["mirror_axes"] = (0, 1)  # not X: mirroring left-right would swap lateral structures
     cases = predict_folder(predictor, input_dir, out_dir, **options)
     console.print(f"predicted {len(cases)} case(s) into [bold]{out_dir}[/]")
+
+
+def _predict_organs(runs: list[Path], input_dir: Path, out_dir: Path, postprocess: str, disable: list[str],
+                    checkpoint: str, device: str) -> None:
+    from clinseg.errors import ConfigError
+    from clinseg.inference.anatomy import AnatomySettings
+    from clinseg.inference.organs import OrganPipeline, predict_organs_folder
+
+    if disable and postprocess != "anatomy":
+        raise ConfigError("--disable-rule switches off rules of --postprocess anatomy")
+    settings = AnatomySettings(disabled=tuple(disable)) if disable else None
+    pipeline = OrganPipeline.from_runs(runs, postprocess, checkpoint, device, settings)  # type: ignore[arg-type]
+    cases = predict_organs_folder(pipeline, input_dir, out_dir)
+    voted = f"majority vote of {len(runs)} runs, " if len(runs) > 1 else ""
+    console.print(f"predicted {len(cases)} case(s) ({voted}post-processing: {postprocess}) into [bold]{out_dir}[/]")
 
 
 def _predict_with_clicks(run: Path, input_dir: Path, out_dir: Path, clicks: int, reference: Path | None,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from clinseg.data.relations import Relations, parse_relations
 from clinseg.errors import DatasetError
 from clinseg.io.image import has_supported_ending, strip_ending
 
@@ -57,6 +58,7 @@ class DatasetSpec:
         -> the axial slices (Z indices of the ``(Z, Y, X)`` array) that contain it; a listed name is absent
         from every other slice of the case. For mixed supervision (seed 001 chapter 3).
     missing_channels : per case, the channels (names) that were not acquired; their image files hold zeros.
+    relations : containment, exclusion and left/right pairing between structures (:mod:`relations`).
     """
 
     name: str
@@ -69,6 +71,7 @@ class DatasetSpec:
     weak_labels: Mapping[str, Mapping[str, bool]] = field(default_factory=dict)
     weak_slices: Mapping[str, Mapping[str, tuple[int, ...]]] = field(default_factory=dict)
     missing_channels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    relations: Relations = field(default_factory=Relations)
 
     @property
     def num_channels(self) -> int:
@@ -211,6 +214,7 @@ def parse_spec(raw: Mapping, path: Path) -> DatasetSpec:
         weak_labels=weak,
         weak_slices=weak_slices,
         missing_channels=missing,
+        relations=parse_relations(raw.get("relations"), structures, str(path)),
     )
 
 

@@ -73,7 +73,11 @@ class Predictor:
             raise CheckpointError(f"{run_dir}: not a clinseg run folder (no config.yaml)")
         cfg = load_config(run_dir / "config.yaml")
         info = json.loads((run_dir / "fingerprint.json").read_text(encoding="utf-8"))
-        structures, channels = tuple(info["structures"]), tuple(info["channels"])
+        run_info = json.loads((run_dir / "run.json").read_text(encoding="utf-8")) \
+            if (run_dir / "run.json").is_file() else {}
+        # the network's classes: the dataset's structures, or its organs for a run that merged bilateral pairs
+        structures = tuple(run_info.get("outputs") or info["structures"])
+        channels = tuple(info["channels"])
         dev = select_device(device)
         inputs, outputs = cfg.network_channels(len(channels), len(structures))
         model = create_model(cfg.model, inputs, outputs, **cfg.model_kwargs)

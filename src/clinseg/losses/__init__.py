@@ -1,5 +1,6 @@
 """Losses: masked multi-label BCE/Dice, marginal softmax CE/Dice and target-weighted CE, behind a registry."""
 
+from clinseg.losses import adaptive_target as _adaptive_target  # noqa: F401  (registers)
 from clinseg.losses import mixed as _mixed  # noqa: F401  (registers mixed_supervision)
 from clinseg.losses import multiclass as _multiclass  # noqa: F401  (registers)
 from clinseg.losses import multilabel as _multilabel  # noqa: F401  (registers)

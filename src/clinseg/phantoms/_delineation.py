@@ -4,6 +4,10 @@ Seed section 2: OARs "were typically segmented only if they were in clinically r
 the clinical target volume" (9.4 ± 1.8 of 11 per patient, 15 of 52 patients complete), contralateral
 twins are usually delineated together (section 5), and delineations "were made on CT images and
 propagated to corresponding MR images", which "regularly led to over- and under-segmentation".
+
+Seed 001 (section 4.3.1, Table 4.1) reports instead how often each organ was delineated in its 44 MRIs;
+:func:`choose_by_rates` draws that practice (one independent decision per organ, both sides of a pair
+together), and per-organ rates (:func:`expand_rates`) can also override the distance rule of seed 000.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
+
+from clinseg.errors import ConfigError
 
 #: Small organs are skipped now and then even near the tumour (lenses most often).
 _SMALL_ORGAN_CEILINGS = {
@@ -66,6 +72,7 @@ def choose_delineated(
     pairs: Sequence[tuple[str, str]],
     rng: np.random.Generator,
     rule: DelineationRule = DelineationRule(),
+    rates: Mapping[str, float] | None = None,
 ) -> list[str]:
     """The OARs a clinician would delineate, in the order of ``gaps``.
 
@@ -73,14 +80,20 @@ def choose_delineated(
     ----------
     gaps : organ name -> gap to the tumour in mm (see :func:`tumour_gaps`).
     pairs : (left, right) twins decided together most of the time.
-    rng : random stream (one uniform draw per organ or pair, in a fixed order).
+    rng : random stream (three uniform draws per pair, then one per other organ, in a fixed order).
     rule : the distance rule.
+    rates : structure name -> fixed probability replacing the rule for it (see :func:`expand_rates`); a
+        pair with a rate is decided together. The draws are the same with or without ``rates``, so the
+        decisions on the other organs do not change.
     """
+    rates = rates or {}
     chosen: dict[str, bool] = {}
     paired = {name for pair in pairs for name in pair}
     for left, right in pairs:
         u_together, u_left, u_right = rng.random(3)
-        if u_together < rule.pair_together:
+        if left in rates or right in rates:
+            chosen[left] = chosen[right] = bool(u_left < rates.get(left, rates.get(right, 0.0)))
+        elif u_together < rule.pair_together:
             both = u_left < rule.probability(min(gaps[left], gaps[right]), left)
             chosen[left] = chosen[right] = bool(both)
         else:
@@ -88,8 +101,84 @@ def choose_delineated(
             chosen[right] = bool(u_right < rule.probability(gaps[right], right))
     for name in gaps:
         if name not in paired:
-            chosen[name] = bool(rng.random() < rule.probability(gaps[name], name))
+            u = rng.random()
+            chosen[name] = bool(u < (rates[name] if name in rates else rule.probability(gaps[name], name)))
     return [name for name in gaps if chosen[name]]
+
+
+def expand_rates(
+    rates: Mapping[str, float], structures: Sequence[str], bilateral: Mapping[str, tuple[str, str]]
+) -> dict[str, float]:
+    """Per-structure delineation probabilities from per-organ ones.
+
+    Parameters
+    ----------
+    rates : organ -> probability in [0, 1]; an organ is an unpaired structure name or the name of a
+        bilateral pair (``"Lens"`` sets ``Lens_L`` and ``Lens_R``; a single side is refused, since the two
+        sides are delineated together).
+    structures : the structure names of the dataset.
+    bilateral : pair name -> ``(left, right)`` structure names.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown organ, a single side of a pair or a probability outside [0, 1].
+
+    Examples
+    --------
+    >>> expand_rates({"Lens": 0.5}, ["Lens_L", "Lens_R"], {"Lens": ("Lens_L", "Lens_R")})
+    {'Lens_L': 0.5, 'Lens_R': 0.5}
+    """
+    out: dict[str, float] = {}
+    for organ, p in rates.items():
+        try:
+            p = float(p)
+        except (TypeError, ValueError):
+            raise ConfigError(f"delineation rate of {organ!r} must be a number in [0, 1], got {p!r}") from None
+        if not 0.0 <= p <= 1.0:
+            raise ConfigError(f"delineation rate of {organ!r} must be within [0, 1], got {p}")
+        side_of = next((pair for pair, sides in bilateral.items() if organ in sides), None)
+        if side_of is not None:  # both sides are always decided together: one rate per pair
+            raise ConfigError(f"delineation rate for {organ!r}: it is one side of {side_of!r}; give a rate "
+                              f"for {side_of!r} (both sides are delineated together)")
+        if organ in bilateral:
+            names: Sequence[str] = bilateral[organ]
+        elif organ in structures:
+            names = [organ]
+        else:
+            paired = {name for sides in bilateral.values() for name in sides}
+            known = sorted((set(structures) - paired) | set(bilateral))
+            raise ConfigError(f"delineation rate for unknown organ {organ!r}; known: {', '.join(known)}")
+        for name in names:
+            out[name] = p
+    return out
+
+
+def choose_by_rates(
+    structures: Sequence[str],
+    bilateral: Mapping[str, tuple[str, str]],
+    rates: Mapping[str, float],
+    rng: np.random.Generator,
+) -> list[str]:
+    """Organs delineated independently with fixed probabilities (seed 001, Table 4.1), in ``structures`` order.
+
+    Parameters
+    ----------
+    structures : structure names; each needs a rate in ``rates`` (per structure, see :func:`expand_rates`).
+    bilateral : pair name -> ``(left, right)``: both sides are decided together, on the left side's rate.
+    rates : structure name -> probability in [0, 1].
+    rng : random stream (one uniform draw per organ, in order of first appearance in ``structures``).
+    """
+    side = {name: pair for pair in bilateral.values() for name in pair}
+    chosen: dict[str, bool] = {}
+    for name in structures:
+        if name in chosen:
+            continue
+        members = side.get(name, (name,))
+        decided = bool(rng.random() < rates[members[0]])
+        for member in members:
+            chosen[member] = decided
+    return [name for name in structures if chosen[name]]
 
 
 def shift_mask(mask: np.ndarray, shift_zyx: Sequence[int]) -> np.ndarray:

@@ -13,7 +13,8 @@ ambiguity the seed study reports for contralateral OARs (seed section 4/5).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -108,10 +109,12 @@ class HeadModel:
     Attributes
     ----------
     layers : tissues in painting order (later on top).
-    structures : the 11 OAR shapes by TG-263 name.
+    structures : the OAR shapes by TG-263 name (the 11 of seed 000; a structure set may add more).
     anchors : per OAR, ``(points (k, 3) mm, radius mm)`` summarising where it is (delineation rule).
     tumour : the simulated tumour.
     intensity : T1 signal per tissue for this patient (tumour included).
+    regions : other named shapes a structure set builds on (``cerebrum``, ``cerebellum``, ``cistern``).
+    head_scale : head width, length and height factors ``(x, y, z)`` of this patient (~1 ± 0.025).
     """
 
     layers: tuple[Layer, ...]
@@ -119,6 +122,8 @@ class HeadModel:
     anchors: dict[str, tuple[np.ndarray, float]]
     tumour: Tumour
     intensity: dict[str, float]
+    regions: Mapping[str, object] = field(default_factory=dict)
+    head_scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
 
 def _n(rng: np.random.Generator, sd: float, size: int | None = None) -> np.ndarray | float:
@@ -321,14 +326,15 @@ def sample_head(rng: np.random.Generator, tumour_rng: np.random.Generator) -> He
         "Lens_L": left_eye["lens"],
         "Lens_R": right_eye["lens"],
     }
-    anchors = {name: _anchor(shape) for name, shape in structures.items()}
+    anchors = {name: structure_anchor(shape) for name, shape in structures.items()}
     intensity = {k: v * float(1.0 + _n(rng, 0.04)) for k, v in T1_INTENSITY.items()}
     intensity["tumour"] = tumour.intensity
     intensity["necrosis"] = T1_INTENSITY["necrosis"] * float(tumour_rng.uniform(0.8, 1.6))
-    return HeadModel(layers, structures, anchors, tumour, intensity)
+    regions = {"cerebrum": cerebrum, "cerebellum": cerebellum, "cistern": cistern}
+    return HeadModel(layers, structures, anchors, tumour, intensity, regions, (float(h[0]), float(h[1]), float(h[2])))
 
 
-def _anchor(shape: object) -> tuple[np.ndarray, float]:
+def structure_anchor(shape: object) -> tuple[np.ndarray, float]:
     """Centre-line points and a radius summarising an OAR for distance computations (mm)."""
     if isinstance(shape, Tube):
         return shape.sample(6), float(np.mean(shape.radii))
@@ -353,7 +359,7 @@ def _sample_tumour(rng: np.random.Generator, envelope: object, h: np.ndarray) ->
 
 
 def render_head(model: HeadModel, grid: PoseGrid) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Paint the tissues and cut the 11 OAR masks on ``grid``.
+    """Paint the tissues and cut the masks of ``model.structures`` on ``grid``.
 
     Each layer blends its tissue signal in with a one-voxel partial-volume ramp, so thin organs (optic
     nerve, lens) keep a visible, smooth outline at 2 mm.

@@ -126,6 +126,11 @@ def training_method(context: ArmContext) -> None:
     """Any training method of ``clinseg train --method NAME`` (option ``method``, its options in
     ``method_options``), predicted with the run folder's own predictor (cascade, 2D-3D, ...)."""
     from clinseg.inference.cascade import load_predictor
+    from clinseg.inference.organs import (
+        OrganPipeline,
+        predict_organs_folder,
+        uses_organs,
+    )
     from clinseg.inference.predictor import predict_folder
     from clinseg.training.methods import run_method
 
@@ -134,10 +139,15 @@ def training_method(context: ArmContext) -> None:
         raise ConfigError(f"arm {context.arm}: the 'method' arm needs the option method: NAME")
     run_method(str(context.options["method"]), context.dataset_dir, context.run_dir, context.config,
                **dict(context.options.get("method_options") or {}))
-    predictor = load_predictor(context.run_dir, "best", context.config.device)
-    timer = _CaseTimer(predictor)
-    predict_folder(predictor, context.test_images, context.predictions_dir,
-                   largest_component=context.largest_component, on_case=timer)
+    if uses_organs(context.run_dir):  # merged bilateral organs (oar2d): split into the dataset's structures
+        pipeline = OrganPipeline.from_runs([context.run_dir], "none", "best", context.config.device)
+        timer = _CaseTimer(pipeline)
+        predict_organs_folder(pipeline, context.test_images, context.predictions_dir, on_case=timer)
+    else:
+        predictor = load_predictor(context.run_dir, "best", context.config.device)
+        timer = _CaseTimer(predictor)
+        predict_folder(predictor, context.test_images, context.predictions_dir,
+                       largest_component=context.largest_component, on_case=timer)
     networks = {p.parent.name if p.parent != context.run_dir else "network": p.parent
                 for p in sorted(context.run_dir.glob("**/metrics.jsonl"))}
     write_measures(context, networks, timer)
@@ -155,15 +165,42 @@ def vote(context: ArmContext) -> None:
     arms = [str(a) for a in context.options.get("of") or []]
     if len(arms) < 2:
         raise ConfigError(f"arm {context.arm}: 'of' must name at least two arms to vote")
+    runs = _finished_runs(context, arms)
+    labels = dict(load_dataset(context.dataset_dir).spec.label_values)
+    vote_folders([r / "predictions" for r in runs], context.predictions_dir,
+                 context.options.get("thresholds", "seed001"), labels)
+    write_text(context.run_dir / "measures.json", json.dumps({"voted": " + ".join(arms)}, indent=2))
+
+
+def _finished_runs(context: ArmContext, arms: list[str]) -> list[Path]:
+    """The runs of ``arms`` on this arm's subset; a :class:`ConfigError` when one is not finished."""
     runs = [context.run_dir.parent.parent / arm / context.run_dir.name for arm in arms]
     unfinished = [str(r) for r in runs if not (r / "done.json").is_file()]
     if unfinished:
         raise ConfigError(f"arm {context.arm}: runs {unfinished} are not finished; run them first (then "
                           "'clinseg study run --retry-failed')")
-    labels = dict(load_dataset(context.dataset_dir).spec.label_values)
-    vote_folders([r / "predictions" for r in runs], context.predictions_dir,
-                 context.options.get("thresholds", "seed001"), labels)
-    write_text(context.run_dir / "measures.json", json.dumps({"voted": " + ".join(arms)}, indent=2))
+    return runs
+
+
+@register_arm_method("anatomy")
+def anatomy(context: ArmContext) -> None:
+    """Seed 001's OAR pipeline (§4.2.2) on the networks of other arms on the same subset: their majority vote
+    (option ``of``: e.g. the axial, coronal and sagittal oar2d arms; one arm = no vote), then the anatomy
+    rules, some switched off with ``disable`` (rule names). Trains nothing."""
+    from clinseg.inference.anatomy import AnatomySettings
+    from clinseg.inference.organs import OrganPipeline, predict_organs_folder
+
+    _check_options(context, {"of", "disable"})
+    arms = [str(a) for a in context.options.get("of") or []]
+    if not arms:
+        raise ConfigError(f"arm {context.arm}: 'of' must name the arm(s) whose networks are post-processed")
+    runs = _finished_runs(context, arms)
+    settings = AnatomySettings(disabled=tuple(str(r) for r in context.options.get("disable") or ()))
+    pipeline = OrganPipeline.from_runs(runs, "anatomy", "best", context.config.device, settings)
+    timer = _CaseTimer(pipeline)
+    predict_organs_folder(pipeline, context.test_images, context.predictions_dir, on_case=timer)
+    write_text(context.run_dir / "measures.json", json.dumps({"post-processed": " + ".join(arms),
+                                                               **timer.summary()}, indent=2))
 
 
 @register_arm_method("interactive")

@@ -66,6 +66,12 @@ class TrainConfig:
         training and validation (a ``val_ids`` case lacking one is dropped; none left = ``val_cases`` chosen).
         Seed 001 §2.3.3 trains each modality-specific subnetwork on the cases that have its MR sequence, and
         the whole network on the cases that have all of them (``--method 2d``).
+    unknowns : voxel-level labels (:mod:`clinseg.data.voxel_labels`): ``voxel`` = a class not delineated in a
+        case is unknown except where the dataset's relations imply it (seed 001 §4.2.1.2), ``class`` = unknown
+        everywhere in that case; empty = the per-case ``c_n`` of seed 000. The ``adaptive_target`` loss and the
+        ``class-centred`` sampler need one of them.
+    merge_bilateral : train each bilateral organ of the dataset's relations (``Eye_L`` + ``Eye_R``) as one
+        class, as seed 001's OAR network does; predictions are split into sides again (``--method oar2d``).
     """
 
     model: str = "unet3d"
@@ -104,6 +110,8 @@ class TrainConfig:
     feature_channels: int = 0
     interactive: dict[str, Any] = field(default_factory=dict)
     channels: list[int] = field(default_factory=list)
+    unknowns: str = ""
+    merge_bilateral: bool = False
 
     def network_channels(self, num_channels: int, num_structures: int) -> tuple[int, int]:
         """``(in, out)`` channels of the network: an interactive run adds two click-map inputs and has one
@@ -152,6 +160,13 @@ class TrainConfig:
             raise ConfigError(f"channels must be distinct channel indices >= 0, got {self.channels}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.unknowns not in ("", "class", "voxel"):
+            raise ConfigError(f"unknowns must be 'voxel', 'class' or empty, got {self.unknowns!r}")
+        if not self.unknowns and (self.loss == "adaptive_target" or self.sampler == "class-centred"):
+            raise ConfigError("the adaptive_target loss and the class-centred sampler read voxel-level labels: set "
+                              "unknowns to 'voxel' or 'class'")
+        if (self.unknowns or self.merge_bilateral) and self.label_mode == "multiclass":
+            raise ConfigError("voxel-level labels and merged bilateral organs need label_mode multilabel")
         if self.interactive and self.label_mode == "multiclass":
             raise ConfigError("an interactive run segments one clicked object with a sigmoid: label_mode must "
                               "be multilabel")

@@ -80,5 +80,6 @@ def run_method(name: str, dataset: Path, out: Path, cfg: TrainConfig, iterations
         raise
 
 
-from clinseg.training import mixed as _mixed  # noqa: E402,F401  (registers "mixed", seed 001 ch. 3)
+from clinseg.training import mixed as _mixed  # noqa: F401  (registers "mixed", seed 001 ch. 3)
 from clinseg.training import modality as _modality  # noqa: F401  (registers "2d", seed 001 §2.2.2)
+from clinseg.training import oar2d as _oar2d  # noqa: F401  (registers "oar2d", seed 001 ch. 4)

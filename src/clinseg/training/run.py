@@ -35,6 +35,11 @@ from clinseg.training.checkpoint import TrainState, load_checkpoint, restore
 from clinseg.training.config import TrainConfig, load_config, save_config
 from clinseg.training.device import amp_dtype, configure_threads, select_device
 from clinseg.training.fingerprint import dataset_fingerprint
+from clinseg.training.label_view import (
+    output_structures,
+    training_view,
+    validation_view,
+)
 from clinseg.training.loop import LoopParts, run_loop
 from clinseg.training.metrics_log import MetricsLog
 from clinseg.training.sampling import build_source
@@ -164,8 +169,12 @@ def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, fingerprint: dict, request
     return cfg
 
 
-def _write_run_info(run_dir: Path, dataset: Dataset) -> None:
-    write_text(run_dir / "run.json", json.dumps({"dataset": str(dataset.root.resolve())}, indent=2))
+def _write_run_info(run_dir: Path, dataset: Dataset, outputs: tuple[str, ...]) -> None:
+    """``RUN/run.json``: the dataset, its structures and relations, and the network's output classes (the
+    structures, or the organs when bilateral pairs merge)."""
+    info = {"dataset": str(dataset.root.resolve()), "outputs": list(outputs),
+            "structures": list(dataset.spec.structures), "relations": dataset.spec.relations.to_json()}
+    write_text(run_dir / "run.json", json.dumps(info, indent=2))
 
 
 # --- Channel selection (TrainConfig.channels) -------------------------------------------------------------
@@ -227,7 +236,8 @@ def train(
     cfg = cfg.resolved(spec, device.type)
     run_dir = Path(run_dir)
     cfg = _prepare_run_dir(run_dir, cfg, dataset_fingerprint(dataset), iterations)
-    _write_run_info(run_dir, dataset)
+    outputs = output_structures(cfg, spec)
+    _write_run_info(run_dir, dataset, outputs)
     configure_threads(cfg.threads)
     if cfg.channels:  # only these channels, only the cases that have them (fingerprint: the whole dataset)
         dataset = select_channels(dataset, cfg.channels)
@@ -254,10 +264,11 @@ def train(
                  for r in track(records, "loading cases")]
         return [resample_case(c, cfg.resample) for c in cases] if cfg.resample else cases
 
-    train_cases = [keep_structures(case, spec.structures, kept[case.case_id]) for case in load(train_records)]
-    val_cases = load([dataset.case(c) for c in val_ids])
+    train_cases = training_view([keep_structures(case, spec.structures, kept[case.case_id])
+                                 for case in load(train_records)], cfg, spec)
+    val_cases = validation_view(load([dataset.case(c) for c in val_ids]), cfg, spec)
 
-    model = build_model(cfg, spec.num_channels, spec.num_structures)
+    model = build_model(cfg, spec.num_channels, len(outputs))
     last = run_dir / "checkpoints" / "last.pt"
     if cfg.init and not last.is_file():  # a resumed run restores its own weights below
         _initialise_from(model, cfg, run_dir)
@@ -286,7 +297,7 @@ def train(
         sampler, validator = interactive_parts(model, cfg, sampler, val_cases, spec, device, amp)
     elif val_cases:
         def validator(m: torch.nn.Module) -> dict[str, float]:
-            return validation_scores(m, val_cases, spec.structures, patch_size=cfg.patch_size,
+            return validation_scores(m, val_cases, outputs, patch_size=cfg.patch_size,
                                      activation=activation_of(cfg), overlap=cfg.overlap,
                                      threshold=cfg.threshold, device=device)
 

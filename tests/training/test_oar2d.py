@@ -1,0 +1,121 @@
+"""``--method oar2d`` (seed 001 chapter 4) end to end on a tiny head phantom: organs merged, voxel-level
+unknowns, class-centred batches, then ``predict --ensemble --postprocess anatomy``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from clinseg.cli.main import app
+from clinseg.data import load_dataset
+from clinseg.errors import ConfigError
+from clinseg.inference.organs import OrganPipeline, ensemble_runs, uses_organs
+from clinseg.inference.predictor import Predictor
+from clinseg.io import read_image
+from clinseg.phantoms import generate_phantom
+from clinseg.training.config import TrainConfig
+from clinseg.training.methods import run_method
+from clinseg.training.oar2d import oar2d_config
+
+TINY = TrainConfig(model_kwargs={"features": [4, 8]}, batch_size=9, iterations=2, val_cases=1, val_every=2,
+                   checkpoint_every=2, threads=1, device="cpu", seed=0)
+ORGANS = ("Brain", "Brainstem", "Hippocampus", "Eye", "Lens", "OpticNrv", "OpticChiasm", "Pituitary")
+
+
+@pytest.fixture(scope="module")
+def head(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("oar") / "Head"
+    return generate_phantom("head-oar", out, cases=3, test_cases=1, seed=0, spacing_mm=4.0, structures="seed001",
+                            preview=False)
+
+
+@pytest.fixture(scope="module")
+def runs(head: Path) -> dict[str, Path]:
+    out = {}
+    for plane in ("axial", "coronal"):
+        run = head.parent / f"run-{plane}"
+        run_method("oar2d", head, run, dataclasses.replace(TINY), plane=plane, size=48)
+        out[plane] = run
+    return out
+
+
+def test_config_sets_the_method(head: Path) -> None:
+    spec = load_dataset(head).spec
+    cfg = oar2d_config(TINY, spec, "coronal", 48)
+    assert cfg.patch_size == [48, 1, 48] and cfg.model_kwargs == {"features": [4, 8], "plane": "coronal"}
+    assert (cfg.loss, cfg.sampler, cfg.unknowns, cfg.merge_bilateral) == ("adaptive_target", "class-centred",
+                                                                         "voxel", True)
+    assert [ORGANS[k] for k in cfg.sampler_kwargs["two_sided"]] == ["Hippocampus", "Eye", "Lens", "OpticNrv"]
+    per_class = oar2d_config(dataclasses.replace(TINY, unknowns="class"), spec, "axial")
+    assert per_class.unknowns == "class" and per_class.patch_size == [1, 96, 96]
+    with pytest.raises(ConfigError, match="plane must be"):
+        oar2d_config(TINY, spec, "oblique")
+    with pytest.raises(ConfigError, match="set unknowns"):
+        dataclasses.replace(TINY, loss="adaptive_target", label_mode="multilabel").validate()
+
+
+def test_runs_output_organs(runs: dict[str, Path]) -> None:
+    info = json.loads((runs["axial"] / "run.json").read_text())
+    assert tuple(info["outputs"]) == ORGANS and len(info["structures"]) == 12
+    assert info["relations"]["bilateral"]["Eye"] == ["Eye_L", "Eye_R"]
+    assert uses_organs(runs["axial"])
+    predictor = Predictor.from_run(runs["axial"])
+    assert predictor.structures == ORGANS and predictor.model.out_channels == 8
+    metrics = [json.loads(line) for line in (runs["coronal"] / "metrics.jsonl").read_text().splitlines()]
+    assert metrics[-1]["iteration"] == 2 and "val_dice/Eye" in metrics[-1]
+
+
+def test_ensemble_with_anatomy_writes_dataset_structures(head: Path, runs: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "pred"
+    result = CliRunner().invoke(app, ["predict", str(runs["axial"]), str(head / "imagesTs"), str(out),
+                                      "--ensemble", str(runs["coronal"]), "--postprocess", "anatomy"])
+    assert result.exit_code == 0, result.output
+    assert "majority vote of 2 runs" in result.output
+    names = sorted(p.name.removesuffix(".nii.gz") for p in (out / "head_test_000").iterdir())
+    assert names == sorted(load_dataset(head).spec.structures)
+    # without --postprocess, a merged run's organs are still split into sides
+    plain = tmp_path / "plain"
+    assert CliRunner().invoke(app, ["predict", str(runs["axial"]), str(head / "imagesTs"), str(plain)]).exit_code == 0
+    assert (plain / "head_test_000" / "Eye_L.nii.gz").is_file()
+
+
+def test_pipeline_votes_and_splits(runs: dict[str, Path], head: Path) -> None:
+    pipeline = OrganPipeline.from_runs([runs["axial"], runs["coronal"]], "none")
+    assert pipeline.structures == load_dataset(head).spec.structures
+    shape = read_image(next((head / "imagesTs").iterdir())).array.shape
+    outputs = np.zeros((8,) + shape, np.uint8)
+    outputs[3, 10, 10, 5] = 1  # one voxel of Eye
+    organs = pipeline.organ_masks(pipeline.predictors[0], outputs)
+    assert set(organs) == set(ORGANS) and [o for o, m in organs.items() if m.any()] == ["Eye"]
+    assert ensemble_runs("a", ["b,c", "a"]) == [Path("a"), Path("b"), Path("c")]
+    with pytest.raises(ConfigError, match="--disable-rule switches off"):
+        from clinseg.cli.train import _predict_organs
+
+        _predict_organs([runs["axial"]], head / "imagesTs", head / "x", "none", ["eyes"], "best", "cpu")
+
+
+def test_study_anatomy_arm_post_processes_finished_arms(head: Path, runs: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    from clinseg.studies.arms import ARM_METHODS, ArmContext
+
+    study = tmp_path / "study"
+    for arm, run in runs.items():
+        shutil.copytree(run, study / "runs" / arm / "k")
+    (study / "runs" / "axial" / "k" / "done.json").write_text("{}")
+    context = ArmContext(head, head / "imagesTs", study / "runs" / "final" / "k", study / "runs" / "final" / "k" /
+                         "predictions", TINY, {"of": ["axial", "coronal"]}, study_dir=study, arm="final")
+    with pytest.raises(ConfigError, match="not finished"):
+        ARM_METHODS.get("anatomy")(context)
+    (study / "runs" / "coronal" / "k" / "done.json").write_text("{}")
+    ARM_METHODS.get("anatomy")(context)
+    written = sorted(p.name for p in (context.predictions_dir / "head_test_000").iterdir())
+    assert len(written) == 12 and "OpticNrv_R.nii.gz" in written
+    assert json.loads((context.run_dir / "measures.json").read_text())["post-processed"] == "axial + coronal"
+    with pytest.raises(ConfigError, match="options \\['vote'\\] unknown"):
+        ARM_METHODS.get("anatomy")(dataclasses.replace(context, options={"of": ["axial"], "vote": 1}))
