@@ -32,7 +32,8 @@ def _adopt_pretraining(cfg: object, init: Path, adopt: bool) -> None:
 
 @handle_errors
 def train(
-    dataset: Path = typer.Argument(..., help="Dataset folder (clinseg or nnU-Net v2 layout)."),
+    datasets: list[Path] = typer.Argument(..., help="Dataset folder (clinseg or nnU-Net v2 layout); several "
+                                          "make one multi-task network over the union of their classes (seed 004)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder (created; an existing run is resumed)."),
     config: Path = typer.Option(None, "--config", "-c", help="YAML config (TrainConfig fields, or preset: NAME)."),
     preset: str = typer.Option(None, "--preset", help="Named preset: oar-2019 (the seed study) or cpu-demo."),
@@ -41,7 +42,7 @@ def train(
     model: str = typer.Option(None, "--model", help="Network: resfcn3d, unet3d or dynunet."),
     seed: int = typer.Option(None, "--seed", help="Random seed."),
     val_cases: int = typer.Option(None, "--val-cases", min=0, help="Training cases held out for validation "
-                                  "(default 2; 0 = none, the final weights are kept)."),
+                                  "(default 2; 0 = none, the final weights are kept; per task when several datasets are given)."),
     method: str = typer.Option("single", "--method", help="single (one network), two-stage (localisation "
                                "network + organ network on padded crops, predicted as a cascade) or interactive "
                                "(image + foreground/background click maps in, the clicked object out); 2d: seed 001's "
@@ -70,6 +71,12 @@ def train(
     for name, value in (("device", device), ("model", model), ("seed", seed), ("val_cases", val_cases)):
         if value is not None:
             setattr(cfg, name, value)
+    dataset = datasets[0]
+    if len(datasets) > 1:  # one network for several tasks: train on their union (RUN/tasks)
+        from clinseg.training.multitask import multitask_config, write_union
+
+        dataset = out / "tasks"
+        cfg = multitask_config(cfg, dataset, write_union(datasets, dataset))
     summary = run_method(method, dataset, out, cfg, iterations, margin=margin, plane=plane,
                          jitter=_int_pair(jitter, "--jitter") if jitter else None,
                          fallback=str(fallback) if fallback else None)
@@ -162,6 +169,8 @@ def evaluate(
                                "evaluate rounds 1..K and write dice_vs_clicks.csv/.png."),
     regions: str = typer.Option(None, "--regions", help="Rows per region (union of labels) instead of per "
                                 "structure: brats = whole {1,2,3}, core {1,3}, enhancing {3}."),
+    confusion: bool = typer.Option(False, "--confusion", help="Multi-task predictions: the percentage of each "
+                                   "scan's voxels labelled with a class of another task (confusion.csv/.png)."),
 ) -> None:
     """Dice, HD95, ASSD, surface Dice, sensitivity, precision and volume difference per case and structure."""
     from clinseg.evaluation.evaluate import evaluate_to_folder
@@ -170,6 +179,13 @@ def evaluate(
     _, summary = evaluate_to_folder(pred_dir, ref_dataset, out, split, tolerance, regions)
     console.print(format_summary_table(summary))
     console.print(f"wrote [bold]{out / 'metrics.csv'}[/] and {out / 'summary.csv'}")
+    if confusion:
+        from clinseg.evaluation.multitask import write_confusion
+
+        table = write_confusion(pred_dir, ref_dataset, out, split)
+        row = table.iloc[0]
+        console.print(f"cross-task confusion: median {row['median_percent']:.6f} % of a scan's voxels, max "
+                      f"{row['max_percent']:.6f} %; wrote [bold]{out / 'confusion.csv'}[/] and confusion.png")
     if clicks is not None:
         from clinseg.interactive.curves import write_dice_vs_clicks
 

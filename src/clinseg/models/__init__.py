@@ -5,15 +5,16 @@ integer attributes ``out_channels`` and ``size_divisor`` (spatial sizes must be 
 
 >>> from clinseg.models import create_model, list_models
 >>> list_models()
-['dynunet', 'mixed_unet', 'modality2d', 'modality2d_subnet', 'resfcn3d', 'unet2d', 'unet3d']
+['dynunet', 'mixed_unet', 'modality2d', 'modality2d_subnet', 'resfcn3d', 'triplanar', 'unet2d', 'unet3d']
 >>> net = create_model("resfcn3d", in_channels=1, out_channels=11)
 """
 
 from clinseg.models import (  # noqa: F401  (importing registers the networks)
     dynunet,
-    mixed_unet,  # noqa: F401  (seed 001 ch. 3: U-Net + image-level classification branches)
-    modality2d,  # noqa: F401  (seed 001 §2.2.2: modality2d, modality2d_subnet)
+    mixed_unet,
+    modality2d,
     resfcn3d,
+    triplanar,  # seed 004 §3.1: triplanar voxel classifier
     unet2d,
     unet3d,
 )

@@ -83,3 +83,4 @@ def run_method(name: str, dataset: Path, out: Path, cfg: TrainConfig, iterations
 from clinseg.training import mixed as _mixed  # noqa: F401  (registers "mixed", seed 001 ch. 3)
 from clinseg.training import modality as _modality  # noqa: F401  (registers "2d", seed 001 §2.2.2)
 from clinseg.training import oar2d as _oar2d  # noqa: F401  (registers "oar2d", seed 001 ch. 4)
+from clinseg.training import triplanar as _triplanar  # noqa: F401  (registers "triplanar", seed 004)

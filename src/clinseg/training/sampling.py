@@ -16,6 +16,7 @@ from clinseg.data.centred_sampler import ClassCentredSampler
 from clinseg.data.crop_sampler import DEFAULT_MARGIN, OrganCropSampler, organ_crops
 from clinseg.data.loading import CaseData
 from clinseg.data.samplers import ClassAwarePatchSampler, PatchBatch
+from clinseg.data.task_sampler import TaskBalancedSampler
 from clinseg.errors import ConfigError
 from clinseg.registry import Registry
 
@@ -57,6 +58,16 @@ def class_centred(train: Sequence[CaseData], val: Sequence[CaseData], patch_size
     random``: anywhere); labels bit-packed, voxel-level unknowns (needs ``unknowns``); ``two_sided``: the
     classes with two boxes per case (bilateral organs). ``foreground_fraction`` does not apply."""
     return ClassCentredSampler(train, patch_size, rng, two_sided=two_sided, rest=rest), list(val)  # type: ignore[arg-type]
+
+
+@SAMPLERS.register("task-balanced")
+def task_balanced(train: Sequence[CaseData], val: Sequence[CaseData], patch_size: Sequence[int],
+                  foreground_fraction: float, rng: np.random.Generator) -> tuple[PatchSource, list[CaseData]]:
+    """Multi-task runs (seed 004): equal patches per task in each batch, per task balanced over its classes
+    and background; the task of a case comes from its union id (``<task>__<case>``)."""
+    from clinseg.training.multitask import task_of
+
+    return TaskBalancedSampler(train, [task_of(c.case_id) for c in train], patch_size, rng), list(val)
 
 
 def build_source(name: str, options: dict[str, Any], train: Sequence[CaseData], val: Sequence[CaseData],
