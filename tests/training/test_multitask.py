@@ -183,3 +183,28 @@ def test_triplanar_voxel_training_on_two_tasks(tasks: list[Path], tmp_path: Path
     assert predictor.config.model == "triplanar" and predictor.config.patch_size == [12, 12, 12]
     masks = predictor.predict(np.ones((1, 12, 12, 12), np.float32))
     assert masks.shape == (3, 12, 12, 12)  # wm, gm, artery
+
+
+def test_study_multitask_arm(tasks: list[Path], tmp_path: Path) -> None:
+    """The study arm trains the study's subset jointly with the other datasets (budget per task) and records
+    the cross-task confusion of its test predictions."""
+    from clinseg.studies.arms import ARM_METHODS, ArmContext
+
+    cfg = TrainConfig(model="unet3d", model_kwargs={"features": [4, 8]}, patch_size=[8, 8, 8], batch_size=3,
+                      iterations=1, val_every=1, checkpoint_every=1, threads=1, device="cpu",
+                      subset={"c0": ["muscle"], "c1": ["muscle"]}, val_ids=["c2"], val_cases=1)
+    run = tmp_path / "study" / "runs" / "joint" / "patients-M2-r0"
+    context = ArmContext(tasks[1], tasks[1] / "imagesTs", run, run / "predictions", cfg,
+                         {"with": ["Brain", "Heart"]}, largest_component=False, study_dir=tmp_path / "study",
+                         arm="joint")
+    ARM_METHODS.get("multitask")(context)
+    split = json.loads((run / "split.json").read_text())
+    assert [c for c in split["train"] if c.startswith("Breast")] == ["Breast__c0", "Breast__c1"]
+    assert "Breast__c2" in split["validation"] and {task_of(c) for c in split["validation"]} == {
+        "Brain", "Breast", "Heart"}
+    saved = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert saved["iteration"] == 3  # 1 iteration per task, 3 tasks
+    measures = json.loads((run / "measures.json").read_text())
+    assert measures["tasks"] == ["Breast", "Brain", "Heart"] and len(measures["cross_task_confusion_percent"]) == 1
+    assert sorted(p.name for p in (run / "predictions" / "t0").iterdir()) == [
+        "artery.nii.gz", "gm.nii.gz", "muscle.nii.gz", "wm.nii.gz"]

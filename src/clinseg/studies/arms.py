@@ -317,3 +317,4 @@ def gt_localised(context: ArmContext) -> None:
     predict_folder(predictor, context.test_images, context.predictions_dir, case_options=reference_boxes,
                    largest_component=context.largest_component, on_case=timer)
     write_measures(context, {"organ": organ_dir}, timer)
+from clinseg.studies import multitask_arm as _multitask_arm  # noqa: E402,F401  (registers "multitask", seed 004)

@@ -166,13 +166,16 @@ def read_tasks(run_dir: str | Path) -> list[Task]:
 
 
 def multitask_config(cfg: TrainConfig, union_dir: str | Path, tasks: Sequence[Task]) -> TrainConfig:
-    """``cfg`` for the union: ``val_cases`` validation cases *per task* (seeded; so every task is validated)
-    and, unless another sampler is configured, batches balanced over tasks (``task-balanced``)."""
+    """``cfg`` for the union: ``val_cases`` validation cases *per task* (seeded; so every task is validated;
+    a task with cases in ``cfg.val_ids`` keeps those) and, unless another sampler is configured, batches
+    balanced over tasks (``task-balanced``)."""
     union = load_dataset(union_dir)
     rng = np.random.default_rng(cfg.seed)
     val_ids: list[str] = list(cfg.val_ids)
-    if not val_ids and cfg.val_cases:
+    if cfg.val_cases:
         for task in tasks:
+            if any(task_of(v) == task.name for v in val_ids):
+                continue
             ids = sorted(r.case_id for r in union.train if task_of(r.case_id) == task.name)
             if len(ids) <= cfg.val_cases:
                 raise ConfigError(f"task {task.name}: {len(ids)} training case(s) leave none for training after "

@@ -1,0 +1,82 @@
+"""Study arm ``multitask`` (seed 004): the study's dataset trained jointly with other datasets.
+
+A multi-task study compares, per task, a network trained on that task alone (a ``baseline`` arm) with one
+network trained on several tasks at once; run one study per task dataset, each with a ``multitask`` arm that
+names the other datasets. The joint network sees the study's subset of its dataset (case ids mapped into the
+union) and every training case of the others; it predicts the study's test images (writing all union
+classes: only the dataset's own are scored) and records the cross-task confusion of those predictions in
+``measures.json``.
+
+Options: ``with`` (other dataset folders, absolute or relative to the folder holding the study's dataset),
+``method`` (``single`` or ``triplanar``) and ``method_options``, ``per_task_budget`` (default true: the
+configured iterations are multiplied by the number of tasks, seed 004's "25000 mini-batches per task", so
+each task gets the budget of a single-task network).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from clinseg.errors import ConfigError
+from clinseg.io.atomic import write_text
+from clinseg.studies.arms import (
+    ArmContext,
+    _CaseTimer,
+    _check_options,
+    register_arm_method,
+    write_measures,
+)
+
+
+def _other_datasets(context: ArmContext) -> list[Path]:
+    names = context.options.get("with") or []
+    if not isinstance(names, list) or not names:
+        raise ConfigError(f"arm {context.arm}: 'with' must list the other datasets of the joint network")
+    base = context.dataset_dir.parent
+    return [Path(n) if Path(n).is_absolute() else (base / n).resolve() for n in map(str, names)]
+
+
+@register_arm_method("multitask")
+def multitask(context: ArmContext) -> None:
+    """Train one network on the study's dataset and the ``with`` datasets, then segment the test images."""
+    from clinseg.evaluation.multitask import cross_task_confusion
+    from clinseg.inference.cascade import load_predictor
+    from clinseg.inference.predictor import predict_folder
+    from clinseg.io.image import read_image, strip_ending
+    from clinseg.training.methods import run_method
+    from clinseg.training.multitask import TASK_SEPARATOR, multitask_config, write_union
+
+    _check_options(context, {"with", "method", "method_options", "per_task_budget"})
+    union_dir = context.run_dir / "tasks"
+    tasks = write_union([context.dataset_dir, *_other_datasets(context)], union_dir)
+    own = tasks[0].name
+    cfg = context.config
+    cfg = dataclasses.replace(
+        cfg, subset={f"{own}{TASK_SEPARATOR}{c}": v for c, v in cfg.subset.items()},
+        val_ids=[f"{own}{TASK_SEPARATOR}{c}" for c in cfg.val_ids],
+        iterations=cfg.iterations * (len(tasks) if context.options.get("per_task_budget", True) else 1))
+    cfg = multitask_config(cfg, union_dir, tasks)
+    if cfg.subset:  # the other tasks train on all their cases outside validation
+        from clinseg.data.dataset import load_dataset
+
+        union = load_dataset(union_dir)
+        cfg.subset.update({r.case_id: sorted(r.annotated) for r in union.train
+                           if not r.case_id.startswith(own + TASK_SEPARATOR) and r.annotated
+                           and r.case_id not in cfg.val_ids})
+    method = str(context.options.get("method", "single"))
+    run_method(method, union_dir, context.run_dir, cfg, **dict(context.options.get("method_options") or {}))
+    predictor = load_predictor(context.run_dir, "best", context.config.device)
+    timer = _CaseTimer(predictor)
+    cases = predict_folder(predictor, context.test_images, context.predictions_dir,
+                           largest_component=context.largest_component, on_case=timer)
+    confusion = []
+    for case in cases:
+        folder = context.predictions_dir / case
+        masks = {strip_ending(f.name): read_image(f).array for f in sorted(folder.iterdir())}
+        confusion.append(cross_task_confusion(masks, tasks[0].classes))
+    write_measures(context, {"network": context.run_dir}, timer)
+    record = json.loads((context.run_dir / "measures.json").read_text(encoding="utf-8"))
+    record.update({"tasks": [t.name for t in tasks], "cross_task_confusion_percent": confusion})
+    write_text(context.run_dir / "measures.json", json.dumps(record, indent=2))
