@@ -6,6 +6,7 @@ import typer
 
 from clinseg import __version__
 from clinseg.cli._common import console, setup_logging
+from clinseg.cli.dicom import import_dicom
 from clinseg.cli.interact import interact
 from clinseg.cli.phantom import phantom
 from clinseg.cli.pretrain import pretrain
@@ -47,4 +48,5 @@ app.command("report")(report)
 app.command("interact")(interact)
 app.command("pretrain")(pretrain)
 app.command("vote")(vote)
+app.command("import-dicom")(import_dicom)
 app.add_typer(study_app, name="study")

@@ -104,11 +104,18 @@ def predict(
                                        "with RUN by majority, e.g. the coronal and sagittal oar2d runs."),
     disable: list[str] = typer.Option(None, "--disable-rule", help="--postprocess anatomy: switch a rule off "
                                       "(brain_holes, sides, eyes, lenses, chiasm, optic_nerves); repeatable."),
+    output_format: str = typer.Option("nifti", "--format", help="nifti (OUT/<case>/<structure>.nii.gz), rtstruct "
+                                      "(OUT/<case>/rtstruct.dcm) or dicom-seg (OUT/<case>/seg.dcm); the DICOM "
+                                      "formats need a DICOM folder as INPUT_DIR (one case per image series)."),
 ) -> None:
     """Segment every case of a folder with a trained run."""
     from clinseg.inference.cascade import load_predictor
     from clinseg.inference.predictor import predict_folder
 
+    if output_format != "nifti" or _is_dicom(input_dir):
+        _predict_dicom(run, input_dir, out_dir, output_format, checkpoint, device, tta, largest_component,
+                       bool(clicks or postprocess or ensemble or disable))
+        return
     if clicks is not None:
         _predict_with_clicks(run, input_dir, out_dir, clicks, reference, checkpoint, device)
         return
@@ -124,6 +131,38 @@ def predict(
         options["mirror_axes"] = (0, 1)  # not X: mirroring left-right would swap lateral structures
     cases = predict_folder(predictor, input_dir, out_dir, **options)
     console.print(f"predicted {len(cases)} case(s) into [bold]{out_dir}[/]")
+
+
+def _is_dicom(input_dir: Path) -> bool:
+    from clinseg.inference.dicom_predict import is_dicom_input
+
+    return is_dicom_input(input_dir)
+
+
+def _predict_dicom(run: Path, input_dir: Path, out_dir: Path, output_format: str, checkpoint: str, device: str,
+                   tta: bool, largest_component: bool | None, other_options: bool) -> None:
+    from clinseg.errors import ConfigError
+    from clinseg.inference.cascade import load_predictor
+    from clinseg.inference.dicom_predict import (
+        FORMATS,
+        is_dicom_input,
+        predict_dicom_folder,
+    )
+
+    if output_format not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {output_format!r}")
+    if other_options:
+        raise ConfigError("DICOM input and --format rtstruct/dicom-seg work with a plain run only "
+                          "(not with --clicks, --postprocess, --ensemble or --disable-rule)")
+    if not is_dicom_input(input_dir):
+        raise ConfigError(f"--format {output_format} writes DICOM referencing the input series: INPUT_DIR must be "
+                          f"a folder of DICOM files ({input_dir} is not)")
+    options: dict[str, object] = {"largest_component": largest_component}
+    if tta:
+        options["mirror_axes"] = (0, 1)
+    cases = predict_dicom_folder(load_predictor(run, checkpoint, device), input_dir, out_dir, output_format,
+                                 run_dir=run, **options)
+    console.print(f"predicted {len(cases)} DICOM series ({output_format}) into [bold]{out_dir}[/]")
 
 
 def _predict_organs(runs: list[Path], input_dir: Path, out_dir: Path, postprocess: str, disable: list[str],
