@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 DEMO ?= demo
 
-.PHONY: install demo study study-localise study-bone study-brain study-oar test bench clean
+.PHONY: install demo study study-localise study-bone study-brain study-oar study-multitask test bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,13 @@ study-oar: install
 	@test -f $(DEMO)/HeadOARThesis/dataset.json || $(BIN)/clinseg phantom head-oar $(DEMO)/HeadOARThesis --structures seed001 --delineation-rate Lens=0.2 --cases 16 --test-cases 6 --seed 0
 	$(BIN)/clinseg study run examples/study-head-oar-anatomy.yaml --out $(DEMO)/head-oar-anatomy
 	$(BIN)/clinseg study report $(DEMO)/head-oar-anatomy
+
+# Seed 004: one network for head-OAR MRI, abdominal CT and bone CT against single-task networks.
+study-multitask: install
+	@test -f $(DEMO)/HeadOAR/dataset.json || $(BIN)/clinseg phantom head-oar $(DEMO)/HeadOAR --cases 16 --test-cases 6 --seed 0
+	@test -f $(DEMO)/AbdomenCT/dataset.json || $(BIN)/clinseg phantom abdomen-ct $(DEMO)/AbdomenCT --cases 14 --test-cases 8 --seed 0
+	@test -f $(DEMO)/CtBone/dataset.json || $(BIN)/clinseg phantom ct-bone $(DEMO)/CtBone --cases 14 --test-cases 6 --seed 0 --spacing 2
+	for task in head abdomen bone; do $(BIN)/clinseg study run examples/study-multitask-$$task.yaml --out $(DEMO)/multitask-$$task && $(BIN)/clinseg study report $(DEMO)/multitask-$$task || exit 1; done
 
 test: install
 	$(PY) -m pytest -q
