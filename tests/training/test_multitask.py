@@ -138,7 +138,13 @@ def test_two_task_training_and_prediction(tasks: list[Path], tmp_path: Path) -> 
     split = json.loads((run / "split.json").read_text())
     assert sorted(task_of(c) for c in split["validation"]) == ["Brain", "Breast"]
     out = tmp_path / "pred"
-    assert CliRunner().invoke(app, ["predict", str(run), str(tasks[1] / "imagesTs"), str(out)]).exit_code == 0
+    probs = tmp_path / "probs"
+    result = CliRunner().invoke(app, ["predict", str(run), str(tasks[1] / "imagesTs"), str(out),
+                                      "--save-probabilities", str(probs)])
+    assert result.exit_code == 0, result.output
+    p_muscle = read_image(probs / "t0" / "muscle.nii.gz").array
+    assert p_muscle.dtype == np.float32 and 0 <= p_muscle.min() <= p_muscle.max() <= 1
+    assert np.array_equal(read_image(out / "t0" / "muscle.nii.gz").array > 0, p_muscle >= 0.5)
     assert sorted(p.name for p in (out / "t0").iterdir()) == ["gm.nii.gz", "muscle.nii.gz", "wm.nii.gz"]
     # evaluate per dataset: its own class scored, the other task's classes counted as cross-task confusion
     evaluation = tmp_path / "eval"
@@ -152,6 +158,17 @@ def test_two_task_training_and_prediction(tasks: list[Path], tmp_path: Path) -> 
     confusion = pd.read_csv(evaluation / "confusion.csv")
     assert confusion["confusion_percent"].iloc[0] == pytest.approx(100 * foreign.mean())
     assert (evaluation / "confusion.png").is_file()
+    # the binary task's operating point: the best Dice over a threshold sweep of the probability maps
+    result = CliRunner().invoke(app, ["evaluate", str(out), str(tasks[1]), "--out", str(evaluation),
+                                      "--operating-point", str(probs)])
+    assert result.exit_code == 0, result.output
+    points = pd.read_csv(evaluation / "operating_points.csv")
+    reference = read_image(tasks[1] / "structuresTs" / "t0" / "muscle.nii.gz").array > 0
+    best = max((2 * ((p_muscle >= t) & reference).sum() / ((p_muscle >= t).sum() + reference.sum()), -t)
+               for t in np.round(np.arange(1, 100) / 100, 2))
+    assert list(points["structure"]) == ["muscle"]
+    assert points["dice"].iloc[0] == pytest.approx(best[0]) and points["threshold"].iloc[0] == pytest.approx(-best[1])
+    assert (evaluation / "pr_muscle.png").is_file()
 
 
 def test_triplanar_voxel_training_on_two_tasks(tasks: list[Path], tmp_path: Path) -> None:

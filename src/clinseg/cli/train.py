@@ -104,6 +104,9 @@ def predict(
                                        "with RUN by majority, e.g. the coronal and sagittal oar2d runs."),
     disable: list[str] = typer.Option(None, "--disable-rule", help="--postprocess anatomy: switch a rule off "
                                       "(brain_holes, sides, eyes, lenses, chiasm, optic_nerves); repeatable."),
+    save_probabilities: Path = typer.Option(None, "--save-probabilities", help="Also write each structure's "
+                                            "probability map to DIR/<case>/<structure>.nii.gz (for evaluate "
+                                            "--operating-point)."),
     output_format: str = typer.Option("nifti", "--format", help="nifti (OUT/<case>/<structure>.nii.gz), rtstruct "
                                       "(OUT/<case>/rtstruct.dcm) or dicom-seg (OUT/<case>/seg.dcm); the DICOM "
                                       "formats need a DICOM folder as INPUT_DIR (one case per image series)."),
@@ -112,6 +115,11 @@ def predict(
     from clinseg.inference.cascade import load_predictor
     from clinseg.inference.predictor import predict_folder
 
+    if save_probabilities is not None and (clicks or postprocess or ensemble or disable or output_format != "nifti"):
+        from clinseg.errors import ConfigError
+
+        raise ConfigError("--save-probabilities works with a plain prediction of NIfTI images (not with --clicks, "
+                          "--postprocess, --ensemble, --disable-rule or --format)")
     if output_format != "nifti" or _is_dicom(input_dir):
         _predict_dicom(run, input_dir, out_dir, output_format, checkpoint, device, tta, largest_component,
                        bool(clicks or postprocess or ensemble or disable))
@@ -129,7 +137,7 @@ def predict(
     options: dict[str, object] = {"largest_component": largest_component}
     if tta:
         options["mirror_axes"] = (0, 1)  # not X: mirroring left-right would swap lateral structures
-    cases = predict_folder(predictor, input_dir, out_dir, **options)
+    cases = predict_folder(predictor, input_dir, out_dir, probabilities_dir=save_probabilities, **options)
     console.print(f"predicted {len(cases)} case(s) into [bold]{out_dir}[/]")
 
 
@@ -208,6 +216,9 @@ def evaluate(
                                "evaluate rounds 1..K and write dice_vs_clicks.csv/.png."),
     regions: str = typer.Option(None, "--regions", help="Rows per region (union of labels) instead of per "
                                 "structure: brats = whole {1,2,3}, core {1,3}, enhancing {3}."),
+    operating_point: Path = typer.Option(None, "--operating-point", help="Probability maps of 'predict "
+                                         "--save-probabilities': per structure the threshold with the best Dice "
+                                         "over all cases (precision-recall sweep; operating_points.csv)."),
     confusion: bool = typer.Option(False, "--confusion", help="Multi-task predictions: the percentage of each "
                                    "scan's voxels labelled with a class of another task (confusion.csv/.png)."),
 ) -> None:
@@ -218,6 +229,13 @@ def evaluate(
     _, summary = evaluate_to_folder(pred_dir, ref_dataset, out, split, tolerance, regions)
     console.print(format_summary_table(summary))
     console.print(f"wrote [bold]{out / 'metrics.csv'}[/] and {out / 'summary.csv'}")
+    if operating_point is not None:
+        from clinseg.evaluation.operating_point import write_operating_points
+
+        points = write_operating_points(operating_point, ref_dataset, out, split)
+        for row in points.itertuples():
+            console.print(f"operating point {row.structure}: threshold {row.threshold:.2f}, Dice {row.dice:.3f} "
+                          f"(precision {row.precision:.3f}, recall {row.recall:.3f})")
     if confusion:
         from clinseg.evaluation.multitask import write_confusion
 

@@ -226,3 +226,45 @@ def plot_precision_recall(point: OperatingPoint, path: str | Path, title: str = 
     path = Path(path)
     write_bytes(path, figure_png(precision_recall_figure(point, title)))
     return path
+
+
+def write_operating_points(prob_dir: str | Path, dataset_dir: str | Path, out: str | Path,
+                           split: str = "test") -> pd.DataFrame:
+    """``clinseg evaluate --operating-point PROB_DIR``: per structure, the threshold with the best Dice over
+    all cases of ``split`` (seed 004: "the highest Dice coefficient over the whole test set"), from the
+    probability maps of ``clinseg predict --save-probabilities`` (``PROB_DIR/<case>/<structure>.nii.gz``).
+
+    Writes ``OUT/operating_points.csv`` (structure, threshold, dice, precision, recall, cases) and
+    ``OUT/pr_<structure>.png``; returns the table. Cases that do not delineate a structure are left out of
+    its sweep.
+    """
+    from clinseg.data.dataset import load_dataset
+    from clinseg.data.loading import load_targets
+    from clinseg.errors import DatasetError
+    from clinseg.evaluation.evaluate import write_table
+    from clinseg.io.image import read_geometry, read_image
+
+    dataset = load_dataset(dataset_dir)
+    records = [r for r in dataset.cases(split) if (Path(prob_dir) / r.case_id).is_dir()]  # type: ignore[arg-type]
+    if not records:
+        raise DatasetError(f"{prob_dir}: no probability maps of a {split} case of {dataset.root}")
+    references = {}
+    for record in records:
+        target, annotated = load_targets(record, dataset.spec, read_geometry(record.images[0]))
+        references[record.case_id] = (target, annotated)
+    rows = []
+    for n, name in enumerate(dataset.spec.structures):
+        cases = [r.case_id for r in records if references[r.case_id][1][n]
+                 and (Path(prob_dir) / r.case_id / f"{name}.nii.gz").is_file()]
+        if not cases or not any(references[c][0][n].any() for c in cases):
+            continue
+        pairs = ((read_image(Path(prob_dir) / c / f"{name}.nii.gz").array, references[c][0][n] > 0) for c in cases)
+        point = best_dice_threshold_pooled(pairs)
+        plot_precision_recall(point, Path(out) / f"pr_{name}.png", f"{name}: precision-recall sweep")
+        rows.append({"structure": name, "threshold": point.threshold, "dice": point.dice,
+                     "precision": point.precision, "recall": point.recall, "cases": len(cases)})
+    if not rows:
+        raise DatasetError(f"{prob_dir}: no probability map of a delineated structure with reference voxels")
+    table = pd.DataFrame(rows)
+    write_table(table, Path(out) / "operating_points.csv")
+    return table

@@ -97,6 +97,14 @@ class Predictor:
         are returned on the input grid unless ``native_grid`` (the localisation stage of a cascade uses them
         on its own grid).
         """
+        return self.predict_with_probabilities(image, mirror_axes=mirror_axes, largest_component=largest_component,
+                                               native_grid=native_grid)[0]
+
+    def predict_with_probabilities(self, image: np.ndarray, *, mirror_axes: Sequence[int] | None = None,
+                                   largest_component: bool | None = None,
+                                   native_grid: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict`, plus the network's probabilities ``(N, Z, Y, X)`` float (per structure; the
+        background of a softmax dropped) on the grid it ran on — the input grid unless ``config.resample``."""
         cfg = self.config
         if cfg.interactive:
             raise ConfigError("this run is interactive: it segments the object that clicks designate; use "
@@ -124,7 +132,7 @@ class Predictor:
             masks = keep_largest_components(masks, [True] * masks.shape[0])
         if cfg.resample and not native_grid:
             masks = resize_masks(masks, full_shape)
-        return masks
+        return masks, (probs if self.activation == "sigmoid" else probs[1:])
 
 
 def find_cases(input_dir: str | Path, num_channels: int) -> dict[str, list[Path]]:
@@ -175,19 +183,31 @@ def write_case(out_dir: Path, case: str, masks: np.ndarray, structures: Sequence
 
 def predict_folder(predictor: Predictor, input_dir: str | Path, out_dir: str | Path, *,
                    case_options: Callable[[str], dict[str, Any]] | None = None,
-                   on_case: Callable[[str, float], None] | None = None, **options: object) -> list[str]:
+                   on_case: Callable[[str, float], None] | None = None, probabilities_dir: str | Path | None = None,
+                   **options: object) -> list[str]:
     """Predict every case of ``input_dir`` into ``out_dir`` with a progress bar; returns the case ids.
 
     ``options`` go to ``predictor.predict`` for every case, ``case_options(case)`` adds per-case ones (e.g.
     ground-truth boxes); ``on_case(case, seconds)`` is called after each case with its prediction time.
+    ``probabilities_dir`` also writes each structure's probability map (float32) as
+    ``<probabilities_dir>/<case>/<structure>.nii.gz``, e.g. to choose thresholds on a precision-recall sweep.
     """
     cases = find_cases(input_dir, len(predictor.channels))
     out_dir = Path(out_dir)
+    if probabilities_dir is not None and (not hasattr(predictor, "predict_with_probabilities")
+                                          or predictor.config.resample):
+        raise ConfigError("probability maps are written for single-network runs on the images' own grid only")
     for case, files in track(list(cases.items()), "predicting"):
         record = CaseRecord(case, "test", tuple(files), None, {}, frozenset())
         image, geometry = load_image(record, predictor.config.normalization)  # type: ignore[arg-type]
         start = time.perf_counter()
-        masks = predictor.predict(image, **options, **(case_options(case) if case_options else {}))  # type: ignore[arg-type]
+        kwargs = {**options, **(case_options(case) if case_options else {})}
+        if probabilities_dir is None:
+            masks = predictor.predict(image, **kwargs)  # type: ignore[arg-type]
+        else:
+            masks, probs = predictor.predict_with_probabilities(image, **kwargs)  # type: ignore[arg-type]
+            write_case(Path(probabilities_dir), case, probs.astype(np.float32), predictor.structures, geometry,
+                       label_map=False)
         if on_case is not None:
             on_case(case, time.perf_counter() - start)
         write_case(out_dir, case, masks, predictor.structures, geometry,
