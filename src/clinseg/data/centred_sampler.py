@@ -22,7 +22,7 @@ import numpy as np
 
 from clinseg.data.bitpack import pack_masks, unpack_masks
 from clinseg.data.loading import CaseData
-from clinseg.data.samplers import PatchBatch, pad_to
+from clinseg.data.samplers import PatchBatch, corner_around, pad_to
 from clinseg.data.voxel_labels import UNKNOWN
 
 __all__ = ["Box", "ClassCentredSampler", "class_boxes"]
@@ -108,17 +108,13 @@ class ClassCentredSampler:
         """Memory held by the packed labels (both bit volumes of every case)."""
         return int(sum(p.nbytes + k.nbytes for p, k in zip(self.positive, self.known)))
 
-    def _corner(self, case: int, center: Sequence[int]) -> tuple[int, ...]:
-        shape = self.images[case].shape[1:]
-        return tuple(int(np.clip(c - p // 2, 0, s - p)) for c, p, s in zip(center, self.patch_size, shape))
-
     def centred_on(self, k: int) -> tuple[int, tuple[int, ...]]:
         """``(case, corner)`` of a patch centred on class ``k``: a random case that has it, one of its boxes,
         a uniform point in that box."""
         case, boxes = self.boxes[k][int(self.rng.integers(len(self.boxes[k])))]
         box = boxes[int(self.rng.integers(len(boxes)))]
         center = [int(self.rng.integers(lo, hi + 1)) for lo, hi in zip(box.lo, box.hi)]
-        return case, self._corner(case, center)
+        return case, corner_around(center, self.patch_size, self.images[case].shape[1:])
 
     def anywhere(self) -> tuple[int, tuple[int, ...]]:
         """``(case, corner)`` drawn uniformly."""

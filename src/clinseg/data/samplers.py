@@ -46,6 +46,12 @@ def pad_to(array: np.ndarray, shape: Sequence[int], value: float = 0.0) -> np.nd
     return np.pad(array, pads, mode="constant", constant_values=value)
 
 
+def corner_around(center: Sequence[int], patch_size: Sequence[int], shape: Sequence[int]) -> tuple[int, ...]:
+    """The corner of a ``patch_size`` patch centred on ``center`` (voxel index), shifted to lie inside a
+    volume of ``shape`` (``(Z, Y, X)``; the volume is at least as large as the patch)."""
+    return tuple(int(np.clip(c - p // 2, 0, s - p)) for c, p, s in zip(center, patch_size, shape))
+
+
 class ClassAwarePatchSampler:
     """Draw patches from in-memory cases.
 
@@ -93,18 +99,13 @@ class ClassAwarePatchSampler:
                 self.candidates[n].append((i, coords))
         self.sampleable = [n for n, c in enumerate(self.candidates) if c]
 
-    def _corner_around(self, shape: Sequence[int], center: np.ndarray) -> tuple[int, ...]:
-        return tuple(
-            int(np.clip(c - p // 2, 0, s - p)) for c, p, s in zip(center, self.patch_size, shape)
-        )
-
     def sample_location(self) -> tuple[int, tuple[int, ...]]:
         """Draw ``(case index, patch corner)``."""
         if self.sampleable and self.rng.random() < self.foreground_fraction:
             n = self.sampleable[int(self.rng.integers(len(self.sampleable)))]
             case, coords = self.candidates[n][int(self.rng.integers(len(self.candidates[n])))]
             center = coords[int(self.rng.integers(len(coords)))]
-            return case, self._corner_around(self.images[case].shape[1:], center)
+            return case, corner_around(center, self.patch_size, self.images[case].shape[1:])
         case = int(self.rng.integers(len(self.images)))
         shape = self.images[case].shape[1:]
         corner = tuple(int(self.rng.integers(0, s - p + 1)) for s, p in zip(shape, self.patch_size))

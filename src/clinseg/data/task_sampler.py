@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from clinseg.data.loading import CaseData
-from clinseg.data.samplers import MAX_CANDIDATES, PatchBatch, pad_to
+from clinseg.data.samplers import MAX_CANDIDATES, PatchBatch, corner_around, pad_to
 
 __all__ = ["BACKGROUND", "TaskBalancedSampler", "task_counts"]
 
@@ -98,9 +98,7 @@ class TaskBalancedSampler:
         cls = keys[int(self.rng.integers(len(keys)))]
         case, coords = per_class[cls][int(self.rng.integers(len(per_class[cls])))]
         center = coords[int(self.rng.integers(len(coords)))]
-        shape = self.images[case].shape[1:]
-        corner = tuple(int(np.clip(c - p // 2, 0, s - p)) for c, p, s in zip(center, self.patch_size, shape))
-        return case, corner
+        return case, corner_around(center, self.patch_size, self.images[case].shape[1:])
 
     def locations(self, batch_size: int) -> list[tuple[int, tuple[int, ...]]]:
         """``(case, corner)`` of a batch: the tasks' shares in task order."""
