@@ -85,12 +85,13 @@ class _CaseTimer:
         return out
 
 
-def write_measures(context: ArmContext, networks: dict[str, Path], timer: _CaseTimer) -> None:
-    """``RUN/measures.json``: training measures of each network and inference time per test case."""
+def write_measures(context: ArmContext, networks: dict[str, Path], timer: _CaseTimer, **extra: Any) -> None:
+    """``RUN/measures.json``: training measures of each network, inference time per test case, and the
+    arm's ``extra`` entries."""
     from clinseg.training.measures import training_measures
 
     record = {"networks": {name: training_measures(path).to_dict() for name, path in networks.items()},
-              **timer.summary()}
+              **timer.summary(), **extra}
     write_text(context.run_dir / "measures.json", json.dumps(record, indent=2))
 
 
@@ -317,4 +318,4 @@ def gt_localised(context: ArmContext) -> None:
     predict_folder(predictor, context.test_images, context.predictions_dir, case_options=reference_boxes,
                    largest_component=context.largest_component, on_case=timer)
     write_measures(context, {"organ": organ_dir}, timer)
-from clinseg.studies import multitask_arm as _multitask_arm  # noqa: E402,F401  (registers "multitask", seed 004)
+from clinseg.studies import multitask_arm as _multitask_arm  # noqa: F401  (registers "multitask", seed 004)

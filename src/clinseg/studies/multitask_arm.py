@@ -16,11 +16,9 @@ each task gets the budget of a single-task network).
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 from clinseg.errors import ConfigError
-from clinseg.io.atomic import write_text
 from clinseg.studies.arms import (
     ArmContext,
     _CaseTimer,
@@ -76,7 +74,5 @@ def multitask(context: ArmContext) -> None:
         folder = context.predictions_dir / case
         masks = {strip_ending(f.name): read_image(f).array for f in sorted(folder.iterdir())}
         confusion.append(cross_task_confusion(masks, tasks[0].classes))
-    write_measures(context, {"network": context.run_dir}, timer)
-    record = json.loads((context.run_dir / "measures.json").read_text(encoding="utf-8"))
-    record.update({"tasks": [t.name for t in tasks], "cross_task_confusion_percent": confusion})
-    write_text(context.run_dir / "measures.json", json.dumps(record, indent=2))
+    write_measures(context, {"network": context.run_dir}, timer, tasks=[t.name for t in tasks],
+                   cross_task_confusion_percent=confusion)
