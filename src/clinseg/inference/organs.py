@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 
 from clinseg.data.dataset import CaseRecord
-from clinseg.data.loading import load_image
+from clinseg.data.loading import load_image, normalize_intensity
 from clinseg.data.relations import Relations, parse_relations
 from clinseg.errors import CheckpointError, ConfigError
 from clinseg.inference.anatomy import (
@@ -124,8 +124,8 @@ def predict_organs_folder(pipeline: OrganPipeline, input_dir: str | Path, out_di
     cases = find_cases(input_dir, len(first.channels))
     for case, files in track(list(cases.items()), "predicting organs"):
         record = CaseRecord(case, "test", tuple(files), None, {}, frozenset())
-        image, geometry = load_image(record, first.config.normalization)  # type: ignore[arg-type]
-        raw, _ = load_image(record, "none")
+        raw, geometry = load_image(record, "none")  # read once: the fat rule needs the stored intensities
+        image = normalize_intensity(raw, first.config.normalization)  # type: ignore[arg-type]
         start = time.perf_counter()
         masks = pipeline.predict(image, raw[0], geometry)
         if on_case is not None:
