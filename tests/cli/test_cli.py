@@ -75,7 +75,8 @@ def test_train_predict_evaluate_report(make_dataset, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     page = (run / "report.html").read_text()
     assert "Test-set evaluation" in page and page.count("data:image/png;base64") >= 4
-    assert json.loads((run / "run.json").read_text())["dataset"] == str(root.resolve())
+    info = json.loads((run / "run.json").read_text())
+    assert info["dataset"] == str(root.resolve()) and info["label_values"] == {"A": 1, "B": 2}
 
 
 def test_predict_rejects_missing_run(tmp_path: Path) -> None:

@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 
 from clinseg.errors import DatasetError
-from clinseg.inference.predictor import find_cases, probabilities_to_masks
-from clinseg.io import Geometry, write_image
+from clinseg.inference.predictor import (
+    Predictor,
+    find_cases,
+    label_map_values,
+    probabilities_to_masks,
+    write_case,
+)
+from clinseg.io import Geometry, read_image, write_image
+from clinseg.training.config import TrainConfig
 
 
 def test_sigmoid_threshold_per_class() -> None:
@@ -35,3 +42,27 @@ def test_find_cases_groups_channels_and_reports_missing(tmp_path: Path) -> None:
         find_cases(tmp_path, 2)
     with pytest.raises(DatasetError, match="input folder not found"):
         find_cases(tmp_path / "nope", 1)
+
+
+def test_label_map_holds_the_dataset_label_values(tmp_path: Path) -> None:
+    masks = np.zeros((2, 2, 2, 2), np.uint8)
+    masks[0, 0, 0, 0] = masks[1, 1, 1, 1] = 1
+    geom = Geometry((1.0, 1.0, 1.0), shape=(2, 2, 2))
+    write_case(tmp_path, "c", masks, ["necrosis", "enhancing"], geom, [1, 4])
+    labels = read_image(tmp_path / "c.nii.gz").array
+    assert labels[0, 0, 0] == 1 and labels[1, 1, 1] == 4 and int(labels.sum()) == 5
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["enhancing.nii.gz", "necrosis.nii.gz"]
+    write_case(tmp_path, "d", masks, ["a", "b"], geom)  # overlapping classes: masks only
+    assert not (tmp_path / "d.nii.gz").exists()
+
+
+def test_label_map_values_follow_the_run() -> None:
+    def predictor(mode: str, values: tuple[int, ...] | None) -> Predictor:
+        import torch
+
+        return Predictor(torch.nn.Identity(), TrainConfig(label_mode=mode), ("x", "y"), ("T1",),
+                         torch.device("cpu"), values)
+
+    assert label_map_values(predictor("multiclass", (2, 5))) == (2, 5)
+    assert label_map_values(predictor("multiclass", None)) == (1, 2)  # runs from before run.json had values
+    assert label_map_values(predictor("multilabel", (2, 5))) is None

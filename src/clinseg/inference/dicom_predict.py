@@ -24,7 +24,7 @@ import numpy as np
 
 from clinseg.data.loading import normalize_intensity
 from clinseg.errors import ConfigError, DatasetError
-from clinseg.inference.predictor import write_case
+from clinseg.inference.predictor import label_map_values, write_case
 from clinseg.io.dicom.rtstruct import write_rtstruct
 from clinseg.io.dicom.seg import write_seg
 from clinseg.io.dicom.series import case_ids, read_series, scan_folder
@@ -86,14 +86,14 @@ def predict_dicom_folder(predictor: Any, input_dir: str | Path, out_dir: str | P
     ids = case_ids(list(scan.series.values()))
     structures = list(predictor.structures)
     colours = structure_colours(structures, _run_colours(Path(run_dir) if run_dir else None))
-    label_map = getattr(predictor.config, "label_mode", "multilabel") == "multiclass"
+    label_values = label_map_values(predictor)
     for series in track(sorted(scan.series.values(), key=lambda s: ids[s.uid]), "predicting DICOM"):
         case = ids[series.uid]
         image = read_series(series)
         normalised = normalize_intensity(image.array[None].astype(np.float32), predictor.config.normalization)
         masks = np.asarray(predictor.predict(normalised, **options))
         if output_format == "nifti":
-            write_case(out_dir, case, masks, structures, image.geometry, label_map=label_map)
+            write_case(out_dir, case, masks, structures, image.geometry, label_values)
         elif output_format == "rtstruct":
             write_rtstruct(out_dir / case / "rtstruct.dcm", masks, structures, colours, series)
         else:

@@ -130,7 +130,7 @@ def predict_organs_folder(pipeline: OrganPipeline, input_dir: str | Path, out_di
         masks = pipeline.predict(image, raw[0], geometry)
         if on_case is not None:
             on_case(case, time.perf_counter() - start)
-        write_case(Path(out_dir), case, masks, pipeline.structures, geometry, label_map=False)
+        write_case(Path(out_dir), case, masks, pipeline.structures, geometry)
     return list(cases)
 
 

@@ -64,6 +64,8 @@ class Predictor:
     structures: tuple[str, ...]
     channels: tuple[str, ...]
     device: torch.device
+    #: each structure's value in the dataset's label maps (``RUN/run.json``); ``None``: 1, 2, ... in order
+    label_values: tuple[int, ...] | None = None
 
     @classmethod
     def from_run(cls, run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> Predictor:
@@ -83,7 +85,9 @@ class Predictor:
         model = create_model(cfg.model, inputs, outputs, **cfg.model_kwargs)
         path = run_dir / "checkpoints" / f"{checkpoint}.pt"
         restore(load_checkpoint(path, "cpu"), model, None, path)
-        return cls(model.to(dev).eval(), cfg, structures, channels, dev)
+        values = run_info.get("label_values") or {}
+        label_values = tuple(int(values[s]) for s in structures) if all(s in values for s in structures) else None
+        return cls(model.to(dev).eval(), cfg, structures, channels, dev, label_values)
 
     @property
     def activation(self) -> str:
@@ -159,9 +163,19 @@ def find_cases(input_dir: str | Path, num_channels: int) -> dict[str, list[Path]
     return result
 
 
+def label_map_values(predictor: object) -> tuple[int, ...] | None:
+    """The label-map values of a predictor's exclusive classes (the dataset's, else 1, 2, ... in order);
+    ``None`` when its classes overlap (multi-label), so no label map is written."""
+    if getattr(getattr(predictor, "config", None), "label_mode", "multilabel") != "multiclass":
+        return None
+    structures = predictor.structures  # type: ignore[attr-defined]
+    return getattr(predictor, "label_values", None) or tuple(range(1, len(structures) + 1))
+
+
 def write_case(out_dir: Path, case: str, masks: np.ndarray, structures: Sequence[str], geometry: Geometry,
-               label_map: bool) -> None:
-    """Write one case's masks atomically as a folder (and a label map when classes are exclusive)."""
+               label_values: Sequence[int] | None = None) -> None:
+    """Write one case's masks atomically as a folder; with ``label_values`` (one per structure, for exclusive
+    classes) also ``<case>.nii.gz``, a label map in the dataset's own values."""
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{case}.", dir=out_dir))
     try:
@@ -174,10 +188,12 @@ def write_case(out_dir: Path, case: str, masks: np.ndarray, structures: Sequence
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if label_map:
-        labels = np.zeros(masks.shape[1:], dtype=np.uint8)
-        for n in range(masks.shape[0]):
-            labels[masks[n] > 0] = n + 1
+    if label_values is not None:
+        if len(label_values) != masks.shape[0]:
+            raise ConfigError(f"{case}: {len(label_values)} label values for {masks.shape[0]} structures")
+        labels = np.zeros(masks.shape[1:], dtype=np.uint8 if max(label_values, default=0) < 256 else np.uint16)
+        for n, value in enumerate(label_values):
+            labels[masks[n] > 0] = value
         write_image(labels, geometry, out_dir / f"{case}.nii.gz")
 
 
@@ -206,10 +222,8 @@ def predict_folder(predictor: Predictor, input_dir: str | Path, out_dir: str | P
             masks = predictor.predict(image, **kwargs)  # type: ignore[arg-type]
         else:
             masks, probs = predictor.predict_with_probabilities(image, **kwargs)  # type: ignore[arg-type]
-            write_case(Path(probabilities_dir), case, probs.astype(np.float32), predictor.structures, geometry,
-                       label_map=False)
+            write_case(Path(probabilities_dir), case, probs.astype(np.float32), predictor.structures, geometry)
         if on_case is not None:
             on_case(case, time.perf_counter() - start)
-        write_case(out_dir, case, masks, predictor.structures, geometry,
-                   label_map=predictor.config.label_mode == "multiclass")
+        write_case(out_dir, case, masks, predictor.structures, geometry, label_map_values(predictor))
     return list(cases)

@@ -253,7 +253,7 @@ def vote_folders(
         assert geometry is not None
         fused = hierarchical_vote(np.stack(maps), values)
         masks = np.stack([fused == classes[name] for name in names]).astype(np.uint8)
-        write_case(out, case, masks, names, geometry, label_map=True)
+        write_case(out, case, masks, names, geometry, [classes[name] for name in names])
     log.info("voted %d case(s) of %d model(s) into %s", len(cases), len(dirs), out)
     return sorted(cases)
 

@@ -71,8 +71,8 @@ def predict_with_clicks(network: InteractiveNetwork, input_dir: str | Path, refe
         if on_case is not None:
             on_case(case, time.perf_counter() - start)
         for k in range(clicks - 1):
-            write_case(out_dir / "clicks" / str(k + 1), case, per_round[k], network.structures, geometry, False)
-        write_case(out_dir, case, per_round[-1], network.structures, geometry, label_map=False)
+            write_case(out_dir / "clicks" / str(k + 1), case, per_round[k], network.structures, geometry)
+        write_case(out_dir, case, per_round[-1], network.structures, geometry)
     write_text(out_dir / "clicks.json", json.dumps({"clicks": clicks, "slice_axis": network.slice_axis,
                                                     "cases": log}))
     return list(cases)

@@ -172,8 +172,10 @@ def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, fingerprint: dict, request
 def _write_run_info(run_dir: Path, dataset: Dataset, outputs: tuple[str, ...]) -> None:
     """``RUN/run.json``: the dataset, its structures and relations, and the network's output classes (the
     structures, or the organs when bilateral pairs merge)."""
+    values = dataset.spec.label_values
     info = {"dataset": str(dataset.root.resolve()), "outputs": list(outputs),
-            "structures": list(dataset.spec.structures), "relations": dataset.spec.relations.to_json()}
+            "structures": list(dataset.spec.structures), "relations": dataset.spec.relations.to_json(),
+            "label_values": {name: int(values[name]) for name in outputs if name in values}}
     write_text(run_dir / "run.json", json.dumps(info, indent=2))
 
 
