@@ -33,6 +33,24 @@ def test_load_case_marks_missing_structure_as_not_annotated(make_dataset) -> Non
     assert abs(float(data.image.mean())) < 1e-5  # z-score
 
 
+def test_structures_declared_absent_are_delineated_empty(make_dataset) -> None:
+    root = make_dataset()
+    spec = json.loads((root / "dataset.json").read_text())
+    spec["cases"]["case_1"] = {"absent": ["B"]}  # e.g. an organ removed by surgery
+    (root / "dataset.json").write_text(json.dumps(spec))
+    ds = load_dataset(root)
+    assert ds.case("case_1").annotated == {"A", "B"} and ds.case("case_1").complete and ds.problems == ()
+    data = load_case(ds.case("case_1"), ds.spec)
+    assert data.annotated.tolist() == [True, True] and data.target[1].sum() == 0
+    spec["cases"]["case_0"] = {"absent": ["B"]}  # but case_0 has a mask of B
+    (root / "dataset.json").write_text(json.dumps(spec))
+    assert any("['B'] are declared absent in dataset.json but have masks" in p for p in load_dataset(root).problems)
+    spec["cases"]["case_0"] = {"absent": ["Liver"]}
+    (root / "dataset.json").write_text(json.dumps(spec))
+    with pytest.raises(DatasetError, match=r"cases\['case_0'\].absent must be a list of structure names \(A, B\)"):
+        load_dataset(root)
+
+
 def _nnunet_folder(root: Path) -> Path:
     geom = Geometry(spacing=(1.0, 1.0, 1.0), shape=(6, 6, 6))
     root.mkdir()

@@ -16,7 +16,7 @@ from clinseg.cli.main import app
 from clinseg.data import load_dataset
 from clinseg.data.loading import load_case
 from clinseg.data.task_sampler import BACKGROUND, TaskBalancedSampler, task_counts
-from clinseg.errors import DatasetError
+from clinseg.errors import ConfigError, DatasetError
 from clinseg.inference.predictor import Predictor
 from clinseg.io import Geometry, read_image, write_image
 from clinseg.losses import masked_bce
@@ -67,12 +67,12 @@ def test_union_label_mapping(tasks: list[Path], tmp_path: Path) -> None:
     ids = [r.case_id for r in union.train]
     assert len(ids) == 9 and task_of(ids[0]) == "Brain" and "Breast__c1" in ids
     record = union.case("Heart__c0")
-    assert record.annotated == {"artery", "gm"}  # muscle and wm: not delineated in a heart scan
+    assert record.annotated == {"artery", "gm", "muscle", "wm"}  # muscle and wm: known absent from a heart scan
     # a label map is turned into masks (label values collide between tasks): wm = value 1 of Brain
     brain = load_case(union.case("Brain__c2"), union.spec, normalization="none")
     reference = read_image(tasks[0] / "labelsTr" / "c2.nii.gz").array
     assert np.array_equal(brain.target[0], reference == 1) and np.array_equal(brain.target[1], reference == 2)
-    assert brain.annotated.tolist() == [True, True, False, False]
+    assert brain.annotated.tolist() == [True, True, True, True] and not brain.target[2:].any()
     assert brain.geometry.spacing == (1.0, 1.0, 1.0)
     heart = load_case(record, union.spec, normalization="none")
     assert heart.geometry.spacing == (0.5, 0.5, 0.5)  # each task keeps its own grid
@@ -80,11 +80,15 @@ def test_union_label_mapping(tasks: list[Path], tmp_path: Path) -> None:
     assert write_union(tasks, tmp_path / "run" / "tasks") == written  # reused on resume
     with pytest.raises(DatasetError, match="other datasets"):
         write_union(tasks[:2], tmp_path / "run" / "tasks")
+    with pytest.raises(ConfigError, match="foreign classes 'absent', not 'unknown'"):
+        write_union(tasks, tmp_path / "run" / "tasks", foreign="unknown")
+    with pytest.raises(ConfigError, match="foreign classes must be one of"):
+        write_union(tasks, tmp_path / "other" / "tasks", foreign="ignore")
 
 
 def test_task_balanced_counts(tasks: list[Path], tmp_path: Path) -> None:
     assert task_counts(10, 3, 0) == [4, 3, 3] and task_counts(9, 3, 2) == [3, 3, 3]
-    write_union(tasks, tmp_path / "run" / "tasks")
+    write_union(tasks, tmp_path / "run" / "tasks", foreign="unknown")
     union = load_dataset(tmp_path / "run" / "tasks")
     cases = [load_case(r, union.spec, normalization="none") for r in union.train]
     sampler = TaskBalancedSampler(cases, [task_of(c.case_id) for c in cases], (4, 4, 4), np.random.default_rng(0))
@@ -102,14 +106,19 @@ def test_task_balanced_counts(tasks: list[Path], tmp_path: Path) -> None:
     assert [list(map(int, a)) for a in batch.annotated] == [expected[t] for t in tasks_in_batch]
 
 
-def test_classes_a_task_cannot_contain_give_no_loss(tasks: list[Path], tmp_path: Path) -> None:
-    write_union(tasks, tmp_path / "run" / "tasks")
+@pytest.mark.parametrize("foreign", ["unknown", "absent"])
+def test_classes_a_task_cannot_contain(foreign: str, tasks: list[Path], tmp_path: Path) -> None:
+    write_union(tasks, tmp_path / "run" / "tasks", foreign=foreign)
     union = load_dataset(tmp_path / "run" / "tasks")
     case = load_case(union.case("Breast__c0"), union.spec, normalization="none")
     logits = torch.randn(1, 4, 12, 12, 12, requires_grad=True)
     masked_bce(logits, torch.from_numpy(case.target[None]), torch.from_numpy(case.annotated[None])).backward()
     grad = logits.grad.abs().flatten(2).sum(dim=2)[0]
-    assert grad[2] > 0 and grad[[0, 1, 3]].sum() == 0  # only 'muscle' is learnt from a breast scan
+    assert grad[2] > 0
+    if foreign == "unknown":  # masked: only 'muscle' is learnt from a breast scan
+        assert grad[[0, 1, 3]].sum() == 0
+    else:  # the seed's shared background: wm, gm and artery are learnt absent from a breast scan
+        assert (grad[[0, 1, 3]] > 0).all() and not case.target[[0, 1, 3]].any()
 
 
 def test_validation_per_task_and_incompatible_datasets(tasks: list[Path], tmp_path: Path) -> None:

@@ -56,6 +56,10 @@ def train(
                                "network's training margin per side in [LOW, HIGH] instead of --margin."),
     fallback: Path = typer.Option(None, "--fallback", help="two-stage: single-stage run that segments organs "
                                   "the localiser misses (default: report them as not found)."),
+    foreign_classes: str = typer.Option("absent", "--foreign-classes", help="several datasets: another "
+                                        "task's classes in a task's images are 'absent' (learned as negative, "
+                                        "seed 004) or 'unknown' (no loss; for datasets of the same anatomy "
+                                        "with different label sets)."),
     init: Path = typer.Option(None, "--init", help="Initialise from a 'clinseg pretrain' run (output head "
                               "replaced) or fine-tune a trained run (e.g. an interactive run on corrections "
                               "saved by 'clinseg interact'); its network, options, normalisation and patch "
@@ -76,7 +80,7 @@ def train(
         from clinseg.training.multitask import multitask_config, write_union
 
         dataset = out / "tasks"
-        cfg = multitask_config(cfg, dataset, write_union(datasets, dataset))
+        cfg = multitask_config(cfg, dataset, write_union(datasets, dataset, foreign_classes))
     summary = run_method(method, dataset, out, cfg, iterations, margin=margin, plane=plane,
                          jitter=_int_pair(jitter, "--jitter") if jitter else None,
                          fallback=str(fallback) if fallback else None)

@@ -53,6 +53,9 @@ class DatasetSpec:
     file_ending : the declared image ending (``.nii.gz``, ``.nrrd``, ``.mha`` …).
     case_annotated : per case, the structures delineated in its label map (absent classes then mean "not
         delineated" rather than background); cases not listed are fully annotated.
+    case_absent : per case, structures known to be absent from it (e.g. a kidney after nephrectomy, or the
+        classes of another task in a multi-task union): delineated as empty, so they are learned as negative
+        everywhere in the case instead of being left out of the loss.
     weak_labels : per case, image-level labels such as ``{"tumour": True}``.
     weak_slices : per case, slice-level labels: structure name (or :data:`ANY_STRUCTURE`, "any structure")
         -> the axial slices (Z indices of the ``(Z, Y, X)`` array) that contain it; a listed name is absent
@@ -68,6 +71,7 @@ class DatasetSpec:
     label_mode: LabelMode = "multilabel"
     file_ending: str = ".nii.gz"
     case_annotated: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    case_absent: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     weak_labels: Mapping[str, Mapping[str, bool]] = field(default_factory=dict)
     weak_slices: Mapping[str, Mapping[str, tuple[int, ...]]] = field(default_factory=dict)
     missing_channels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -175,6 +179,7 @@ def parse_spec(raw: Mapping, path: Path) -> DatasetSpec:
         raise DatasetError(f"{path}: unsupported file_ending {ending!r}")
 
     case_annotated: dict[str, tuple[str, ...]] = {}
+    case_absent: dict[str, tuple[str, ...]] = {}
     weak: dict[str, dict[str, bool]] = {}
     weak_slices: dict[str, dict[str, tuple[int, ...]]] = {}
     missing: dict[str, tuple[str, ...]] = {}
@@ -189,6 +194,12 @@ def parse_spec(raw: Mapping, path: Path) -> DatasetSpec:
             if not isinstance(names, list):
                 raise DatasetError(f"{path}: cases[{case_id!r}].annotated must be a list of structure names")
             case_annotated[str(case_id)] = tuple(str(n) for n in names)
+        if "absent" in info:
+            names = info["absent"]
+            if not isinstance(names, list) or not set(map(str, names)) <= set(label_values):
+                raise DatasetError(f"{path}: cases[{case_id!r}].absent must be a list of structure names "
+                                   f"({', '.join(label_values)}), got {names!r}")
+            case_absent[str(case_id)] = tuple(str(n) for n in names)
         if "weak_labels" in info:
             wl = info["weak_labels"]
             if not isinstance(wl, Mapping) or not all(isinstance(v, bool) for v in wl.values()):
@@ -211,6 +222,7 @@ def parse_spec(raw: Mapping, path: Path) -> DatasetSpec:
         label_mode=mode,
         file_ending=ending,
         case_annotated=case_annotated,
+        case_absent=case_absent,
         weak_labels=weak,
         weak_slices=weak_slices,
         missing_channels=missing,
@@ -299,6 +311,10 @@ def _list_split(root: Path, spec: DatasetSpec, split: Split, problems: list[str]
         label_map = label_files.get(case)
         if label_map is not None:
             annotated |= set(spec.case_annotated.get(case, spec.structures)) & set(spec.structures)
+        absent = set(spec.case_absent.get(case, ()))
+        if clash := sorted(absent & set(masks)):
+            problems.append(f"{case}: structure(s) {clash} are declared absent in dataset.json but have masks")
+        annotated |= absent
         records.append(
             CaseRecord(
                 case_id=case,

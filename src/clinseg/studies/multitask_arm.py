@@ -10,7 +10,8 @@ classes: only the dataset's own are scored) and records the cross-task confusion
 Options: ``with`` (other dataset folders, absolute or relative to the folder holding the study's dataset),
 ``method`` (``single`` or ``triplanar``) and ``method_options``, ``per_task_budget`` (default true: the
 configured iterations are multiplied by the number of tasks, seed 004's "25000 mini-batches per task", so
-each task gets the budget of a single-task network).
+each task gets the budget of a single-task network), ``foreign_classes`` (``absent``, the default, or
+``unknown``: how a task's images treat the other tasks' classes; see :mod:`clinseg.training.multitask`).
 """
 
 from __future__ import annotations
@@ -46,9 +47,10 @@ def multitask(context: ArmContext) -> None:
     from clinseg.training.methods import run_method
     from clinseg.training.multitask import TASK_SEPARATOR, multitask_config, write_union
 
-    _check_options(context, {"with", "method", "method_options", "per_task_budget"})
+    _check_options(context, {"with", "method", "method_options", "per_task_budget", "foreign_classes"})
     union_dir = context.run_dir / "tasks"
-    tasks = write_union([context.dataset_dir, *_other_datasets(context)], union_dir)
+    tasks = write_union([context.dataset_dir, *_other_datasets(context)], union_dir,
+                        str(context.options.get("foreign_classes", "absent")))
     own = tasks[0].name
     cfg = context.config
     cfg = dataclasses.replace(

@@ -3,9 +3,17 @@
 ``clinseg train DATASET_A DATASET_B ... --out RUN`` trains one network on every dataset at once. The
 datasets (tasks) may differ in modality, spacing and labels; the network's output space is the union of
 their classes with one shared background (seed 004 §3.2: "background classes of the target tasks were
-merged into one class"). A class a dataset cannot contain is *not delineated* in its cases, exactly like a
-missing delineation: no loss comes from it (``c_n = 0`` for sigmoids, the marginal softmax for exclusive
-classes), so the same machinery serves partially delineated data and multi-task training.
+merged into one class"). A class a dataset cannot contain (another task's class) is, by ``foreign``:
+
+* ``absent`` (default): known absent, delineated as empty in every case of the dataset (``absent`` in the
+  union's ``dataset.json``), so it is learned as negative there. This is seed 004's training: categorical
+  cross-entropy over the union with one merged background trains every voxel of a task's image as one of
+  its classes or background, i.e. against every other task's classes, which keeps the cross-task
+  confusion low (< 0.0005 % in the seed).
+* ``unknown``: *not delineated*, exactly like a missing delineation: no loss comes from it (``c_n = 0`` for
+  sigmoids, the marginal softmax for exclusive classes). Nothing then teaches a sigmoid output to stay off
+  another task's images: on the phantom study it labelled ~10 % of each head MRI with abdominal and bone
+  classes (docs/studies.md, Finding 8).
 
 The union is written once as a dataset folder, ``RUN/tasks/``, that links to the original files:
 
@@ -40,6 +48,8 @@ from clinseg.training.config import TrainConfig
 
 __all__ = ["TASK_SEPARATOR", "Task", "multitask_config", "read_tasks", "task_of", "union_classes", "write_union"]
 
+#: How a task's cases treat the other tasks' classes (see the module docstring).
+FOREIGN_CLASSES = ("absent", "unknown")
 #: Joins a task name and a case id in the union's case ids: ``HeadOAR__head_000``.
 TASK_SEPARATOR = "__"
 TASKS_FILE = "tasks.json"
@@ -100,22 +110,30 @@ def _check_compatible(datasets: Sequence[Dataset]) -> None:
         raise ConfigError("a dataset is given twice")
 
 
-def write_union(dataset_dirs: Sequence[str | Path], folder: str | Path) -> list[Task]:
+def write_union(dataset_dirs: Sequence[str | Path], folder: str | Path, foreign: str = "absent") -> list[Task]:
     """Write (or reuse) the union dataset of ``dataset_dirs`` into ``folder``; returns the tasks.
 
-    An existing union written from the same datasets is kept (a resumed run trains on the same files); one
-    written from other datasets is an error.
+    ``foreign`` says how each task's cases treat the other tasks' classes: ``absent`` (learned as negative,
+    seed 004) or ``unknown`` (no loss). An existing union written from the same datasets the same way is kept
+    (a resumed run trains on the same files); any other is an error.
     """
     if len(dataset_dirs) < 2:
         raise ConfigError("multi-task training needs at least two datasets")
+    if foreign not in FOREIGN_CLASSES:
+        raise ConfigError(f"foreign classes must be one of {', '.join(FOREIGN_CLASSES)}, got {foreign!r}")
     datasets = [load_dataset(d) for d in dataset_dirs]
     _check_compatible(datasets)
     tasks = _tasks(datasets)
     folder = Path(folder)
-    record = {"tasks": [{"name": t.name, "dataset": str(t.dataset), "classes": list(t.classes)} for t in tasks]}
+    record = {"tasks": [{"name": t.name, "dataset": str(t.dataset), "classes": list(t.classes)} for t in tasks],
+              "foreign": foreign}
     if (folder / "dataset.json").is_file():
         if read_tasks(folder.parent) != tasks:
             raise DatasetError(f"{folder}: a multi-task union of other datasets; use a new --out folder")
+        saved = json.loads((folder.parent / TASKS_FILE).read_text(encoding="utf-8")).get("foreign", "unknown")
+        if saved != foreign:
+            raise ConfigError(f"{folder}: a multi-task union with foreign classes {saved!r}, not {foreign!r}; "
+                              "use a new --out folder")
         return tasks
     tmp = folder.with_name(folder.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -137,6 +155,8 @@ def write_union(dataset_dirs: Sequence[str | Path], folder: str | Path) -> list[
                     write_image((labels.array == dataset.spec.label_values[name]).astype(np.uint8),
                                 labels.geometry, target)
             cases[case] = {"task": task.name, "weak_labels": dict(record_.weak_labels)}
+            if foreign == "absent":
+                cases[case]["absent"] = [c for c in classes if c not in task.classes]
     spec = {
         "name": "+".join(t.name for t in tasks),
         "description": "clinseg multi-task union of " + ", ".join(str(t.dataset) for t in tasks),
