@@ -21,6 +21,7 @@ from clinseg.inference.predictor import Predictor
 from clinseg.io import Geometry, read_image, write_image
 from clinseg.losses import masked_bce
 from clinseg.training.config import TrainConfig
+from clinseg.training.label_view import validation_view
 from clinseg.training.multitask import (
     multitask_config,
     read_tasks,
@@ -119,6 +120,8 @@ def test_classes_a_task_cannot_contain(foreign: str, tasks: list[Path], tmp_path
         assert grad[[0, 1, 3]].sum() == 0
     else:  # the seed's shared background: wm, gm and artery are learnt absent from a breast scan
         assert (grad[[0, 1, 3]] > 0).all() and not case.target[[0, 1, 3]].any()
+    # validation scores a breast scan on muscle only: an empty wm/gm/artery prediction would score Dice 1
+    assert validation_view([case], TrainConfig(), union.spec)[0].annotated.tolist() == [False, False, True, False]
 
 
 def test_validation_per_task_and_incompatible_datasets(tasks: list[Path], tmp_path: Path) -> None:

@@ -33,11 +33,26 @@ def training_view(cases: Sequence[CaseData], cfg: TrainConfig, spec: DatasetSpec
                        merge_bilateral=cfg.merge_bilateral) for c in cases]
 
 
+def _unscored_absent(case: CaseData, spec: DatasetSpec) -> CaseData:
+    absent = set(spec.case_absent.get(case.case_id, ()))
+    if not absent:
+        return case
+    scored = np.array([a and s not in absent for a, s in zip(case.annotated, spec.structures)], dtype=bool)
+    return dataclasses.replace(case, annotated=scored)
+
+
 def validation_view(cases: Sequence[CaseData], cfg: TrainConfig, spec: DatasetSpec) -> list[CaseData]:
     """Validation cases in the output classes, plain binary targets; a class counts as delineated only
-    where it is known everywhere (a merged organ with one side delineated is not scored)."""
+    where it is known everywhere (a merged organ with one side delineated is not scored).
+
+    A structure declared absent from a case (``absent`` in dataset.json, e.g. another task's classes in a
+    multi-task union) is trained as negative but not scored: its Dice is 1 for any empty prediction, so
+    counting it would favour checkpoints that predict nothing (the multi-task study's first joint networks
+    kept iteration 200 that way).
+    """
+    cases = [_unscored_absent(c, spec) for c in cases]
     if not _relabelled(cfg):
-        return list(cases)
+        return cases
     out = []
     for case in cases:
         labels = organ_case(case, spec.structures, spec.relations, unknowns="class",
