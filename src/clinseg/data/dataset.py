@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -195,11 +195,8 @@ def parse_spec(raw: Mapping, path: Path) -> DatasetSpec:
                 raise DatasetError(f"{path}: cases[{case_id!r}].annotated must be a list of structure names")
             case_annotated[str(case_id)] = tuple(str(n) for n in names)
         if "absent" in info:
-            names = info["absent"]
-            if not isinstance(names, list) or not set(map(str, names)) <= set(label_values):
-                raise DatasetError(f"{path}: cases[{case_id!r}].absent must be a list of structure names "
-                                   f"({', '.join(label_values)}), got {names!r}")
-            case_absent[str(case_id)] = tuple(str(n) for n in names)
+            case_absent[str(case_id)] = _names(info["absent"], label_values,
+                                               f"{path}: cases[{case_id!r}].absent", "structure")
         if "weak_labels" in info:
             wl = info["weak_labels"]
             if not isinstance(wl, Mapping) or not all(isinstance(v, bool) for v in wl.values()):
@@ -209,11 +206,8 @@ def parse_spec(raw: Mapping, path: Path) -> DatasetSpec:
             weak_slices[str(case_id)] = _parse_weak_slices(info["weak_slices"], label_values,
                                                            f"{path}: cases[{case_id!r}].weak_slices")
         if "missing_channels" in info:
-            gone = info["missing_channels"]
-            if not isinstance(gone, list) or not set(map(str, gone)) <= set(channels):
-                raise DatasetError(f"{path}: cases[{case_id!r}].missing_channels must be a list of channel names "
-                                   f"({', '.join(channels)}), got {gone!r}")
-            missing[str(case_id)] = tuple(str(c) for c in gone)
+            missing[str(case_id)] = _names(info["missing_channels"], channels,
+                                           f"{path}: cases[{case_id!r}].missing_channels", "channel")
     return DatasetSpec(
         name=str(raw.get("name", path.parent.name)),
         channels=channels,
@@ -256,6 +250,13 @@ def read_spec(root: str | Path) -> DatasetSpec:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path}: invalid JSON ({exc})") from exc
     return parse_spec(raw, path)
+
+
+def _names(value: object, allowed: Sequence[str] | Mapping[str, int], where: str, kind: str) -> tuple[str, ...]:
+    """``value`` as a tuple of names, each one of ``allowed``; else a :class:`DatasetError` naming ``where``."""
+    if not isinstance(value, list) or not set(map(str, value)) <= set(allowed):
+        raise DatasetError(f"{where} must be a list of {kind} names ({', '.join(allowed)}), got {value!r}")
+    return tuple(str(n) for n in value)
 
 
 def _image_files(folder: Path) -> list[Path]:
