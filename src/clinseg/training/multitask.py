@@ -128,9 +128,10 @@ def write_union(dataset_dirs: Sequence[str | Path], folder: str | Path, foreign:
     record = {"tasks": [{"name": t.name, "dataset": str(t.dataset), "classes": list(t.classes)} for t in tasks],
               "foreign": foreign}
     if (folder / "dataset.json").is_file():
-        if read_tasks(folder.parent) != tasks:
+        saved_record = _read_record(folder.parent)
+        if _tasks_of(saved_record) != tasks:
             raise DatasetError(f"{folder}: a multi-task union of other datasets; use a new --out folder")
-        saved = json.loads((folder.parent / TASKS_FILE).read_text(encoding="utf-8")).get("foreign", "unknown")
+        saved = saved_record.get("foreign", "unknown")  # unions from before the option left them unknown
         if saved != foreign:
             raise ConfigError(f"{folder}: a multi-task union with foreign classes {saved!r}, not {foreign!r}; "
                               "use a new --out folder")
@@ -176,13 +177,19 @@ def write_union(dataset_dirs: Sequence[str | Path], folder: str | Path, foreign:
     return tasks
 
 
+def _read_record(run_dir: str | Path) -> dict:
+    """``RUN/tasks.json`` as written by :func:`write_union`; empty for a single-dataset run."""
+    path = Path(run_dir) / TASKS_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _tasks_of(record: dict) -> list[Task]:
+    return [Task(t["name"], Path(t["dataset"]), tuple(t["classes"])) for t in record.get("tasks", [])]
+
+
 def read_tasks(run_dir: str | Path) -> list[Task]:
     """The tasks of a multi-task run (``RUN/tasks.json``); empty for a single-dataset run."""
-    path = Path(run_dir) / TASKS_FILE
-    if not path.is_file():
-        return []
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    return [Task(t["name"], Path(t["dataset"]), tuple(t["classes"])) for t in raw["tasks"]]
+    return _tasks_of(_read_record(run_dir))
 
 
 def multitask_config(cfg: TrainConfig, union_dir: str | Path, tasks: Sequence[Task]) -> TrainConfig:
