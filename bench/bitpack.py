@@ -22,23 +22,11 @@ Usage: ``python bench/bitpack.py [--classes 8] [--shape 200 365 320] [--batch 10
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-
-
-def _median_seconds(fn: Callable[[], object], repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from _timing import median_seconds
 
 
 def _masks(classes: int, shape: tuple[int, int, int], rng: np.random.Generator) -> np.ndarray:
@@ -81,8 +69,8 @@ def main() -> None:
     def slice_bytes() -> list[np.ndarray]:
         return [np.ascontiguousarray(masks[:, z:z + 1, y:y + size, x:x + size]) for z, y, x in corners]
 
-    t_packed = _median_seconds(decode_packed, args.repeat)
-    t_bytes = _median_seconds(slice_bytes, args.repeat)
+    t_packed = median_seconds(decode_packed, args.repeat)
+    t_bytes = median_seconds(slice_bytes, args.repeat)
     print(f"labels of {args.batch} patches of {size}²: packed decode {t_packed * 1e3:.2f} ms, byte-per-mask "
           f"slicing {t_bytes * 1e3:.2f} ms")
 
@@ -91,8 +79,8 @@ def main() -> None:
         np.save(folder / "packed.npy", packed)
         for c in range(args.classes):
             np.save(folder / f"mask{c}.npy", masks[c])
-        r_packed = _median_seconds(lambda: np.load(folder / "packed.npy"), args.repeat)
-        r_bytes = _median_seconds(lambda: [np.load(folder / f"mask{c}.npy") for c in range(args.classes)],
+        r_packed = median_seconds(lambda: np.load(folder / "packed.npy"), args.repeat)
+        r_bytes = median_seconds(lambda: [np.load(folder / f"mask{c}.npy") for c in range(args.classes)],
                                   args.repeat)
     print(f"reading one case: packed {r_packed * 1e3:.1f} ms, {args.classes} mask files {r_bytes * 1e3:.1f} ms")
     print(f"packed / byte-per-mask: memory {memory:.3f}x, patch decode {t_packed / t_bytes:.2f}x, "

@@ -20,20 +20,8 @@ Usage: ``python bench/pretraining.py [--repeat 5] [--threads 0] [--batch-2d 16] 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
-
-def _median_seconds(fn: Callable[[], object], repeat: int) -> float:
-    for _ in range(2):
-        fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from _timing import median_seconds
 
 
 def _measure(model_name: str, patch: tuple[int, int, int], batch_size: int, repeat: int) -> dict:
@@ -50,7 +38,7 @@ def _measure(model_name: str, patch: tuple[int, int, int], batch_size: int, repe
 
     rng = np.random.default_rng(0)
     original = rng.random((batch_size, 1, *patch), dtype=np.float32)
-    distort_s = _median_seconds(lambda: distort_patches(original, rng), repeat)
+    distort_s = median_seconds(lambda: distort_patches(original, rng), repeat, warmup=2)
 
     class FixedBatch:  # a sampler that costs nothing: the step alone is timed
         def __init__(self) -> None:
@@ -72,7 +60,7 @@ def _measure(model_name: str, patch: tuple[int, int, int], batch_size: int, repe
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    step_s = _median_seconds(step, repeat)
+    step_s = median_seconds(step, repeat, warmup=2)
     return {"distort_s": distort_s, "step_s": step_s, "device": str(device), "amp": str(parts.amp)}
 
 

@@ -62,7 +62,7 @@ def tasks(tmp_path: Path) -> list[Path]:
 def test_union_label_mapping(tasks: list[Path], tmp_path: Path) -> None:
     written = write_union(tasks, tmp_path / "run" / "tasks")
     assert [t.name for t in written] == ["Brain", "Breast", "Heart"]
-    assert union_classes(written) == ("wm", "gm", "muscle", "artery")  # 'gm' shared by Brain and Heart
+    assert union_classes(t.classes for t in written) == ("wm", "gm", "muscle", "artery")  # 'gm' shared by Brain and Heart
     union = load_dataset(tmp_path / "run" / "tasks")
     assert union.spec.structures == ("wm", "gm", "muscle", "artery")
     ids = [r.case_id for r in union.train]

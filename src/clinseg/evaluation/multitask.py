@@ -42,6 +42,7 @@ from clinseg.evaluation.metrics import _as_bool
 from clinseg.evaluation.plots import figure_png
 from clinseg.io.atomic import write_bytes
 from clinseg.io.image import read_geometry, read_image
+from clinseg.training.multitask import union_classes
 
 #: The seed's result: the per-task median confusion was below this percentage (seed 004, Sec. 4).
 PAPER_MEDIAN_BOUND_PERCENT = 0.0005
@@ -135,11 +136,6 @@ def _confusion_counts(
     return int(union.size), int(np.count_nonzero(union)), per_class
 
 
-def union_classes(tasks: Mapping[str, Sequence[str]]) -> list[str]:
-    """The network's output classes: every task's classes, each once, in task order (no background)."""
-    return list(dict.fromkeys(name for classes in tasks.values() for name in classes))
-
-
 def confusion_table(
     pred_dir: str | Path, tasks: Mapping[str, Sequence[str]], case_task: Mapping[str, str]
 ) -> pd.DataFrame:
@@ -149,7 +145,7 @@ def confusion_table(
     ----------
     pred_dir : path
         Predictions as clinseg writes them: ``pred_dir/<case>/<structure>.nii.gz``, one binary mask per class
-        of the union of all tasks (:func:`union_classes`).
+        of the union of all tasks (:func:`clinseg.training.multitask.union_classes`).
     tasks : mapping of str to sequence of str
         Task name -> its classes (without the shared background), e.g.
         ``{"brain": ["white_matter", ...], "breast": ["pectoral_muscle"], "cardiac": ["coronary_artery"]}``.
@@ -172,7 +168,7 @@ def confusion_table(
         If a case folder or class file is missing, or the masks of a case differ in shape; names the file.
     """
     pred_dir = Path(pred_dir)
-    classes = union_classes(tasks)
+    classes = union_classes(tasks.values())
     if not classes:
         raise ConfigError("tasks has no classes: nothing can be confused")
     rows = []

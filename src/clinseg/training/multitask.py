@@ -33,7 +33,7 @@ import dataclasses
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,12 +71,10 @@ def task_of(case_id: str) -> str:
     return case_id.split(TASK_SEPARATOR, 1)[0]
 
 
-def union_classes(tasks: Sequence[Task]) -> tuple[str, ...]:
-    """The union of the tasks' classes, in task order then class order, each once."""
-    out: list[str] = []
-    for task in tasks:
-        out.extend(c for c in task.classes if c not in out)
-    return tuple(out)
+def union_classes(class_lists: Iterable[Sequence[str]]) -> tuple[str, ...]:
+    """The union of the tasks' classes (one list per task), in task order then class order, each once:
+    the multi-task network's outputs (no background)."""
+    return tuple(dict.fromkeys(name for classes in class_lists for name in classes))
 
 
 def _tasks(datasets: Sequence[Dataset]) -> list[Task]:
@@ -138,7 +136,7 @@ def write_union(dataset_dirs: Sequence[str | Path], folder: str | Path, foreign:
         return tasks
     tmp = folder.with_name(folder.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    classes = union_classes(tasks)
+    classes = union_classes(t.classes for t in tasks)
     cases: dict[str, dict] = {}
     for task, dataset in zip(tasks, datasets):
         for record_ in track(list(dataset.train), f"linking {task.name}"):
