@@ -64,6 +64,9 @@ def train(
                               "replaced) or fine-tune a trained run (e.g. an interactive run on corrections "
                               "saved by 'clinseg interact'); its network, options, normalisation and patch "
                               "shape are adopted unless --config/--preset/--model set them."),
+    calibrate: bool = typer.Option(None, "--calibrate/--no-calibrate", help="After training, choose each "
+                                   "class's threshold on the validation cases (best Dice; RUN/thresholds.json, "
+                                   "used by predict) instead of 0.5; for sigmoid outputs."),
 ) -> None:
     """Train a segmentation network on a dataset; resumes exactly where an interrupted run stopped."""
     from clinseg.training.config import TrainConfig, config_from_dict, load_config
@@ -72,7 +75,8 @@ def train(
     cfg = load_config(config) if config else (config_from_dict({"preset": preset}) if preset else TrainConfig())
     if init is not None:
         _adopt_pretraining(cfg, init, adopt=not (config or preset or model))
-    for name, value in (("device", device), ("model", model), ("seed", seed), ("val_cases", val_cases)):
+    for name, value in (("device", device), ("model", model), ("seed", seed), ("val_cases", val_cases),
+                        ("calibrate", calibrate)):
         if value is not None:
             setattr(cfg, name, value)
     dataset = datasets[0]

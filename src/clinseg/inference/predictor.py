@@ -36,6 +36,7 @@ from clinseg.inference.sliding_window import predict_probabilities
 from clinseg.io.image import Geometry, has_supported_ending, strip_ending, write_image
 from clinseg.models import create_model
 from clinseg.progress import track
+from clinseg.training.calibration import read_thresholds
 from clinseg.training.checkpoint import load_checkpoint, restore
 from clinseg.training.config import TrainConfig, load_config
 from clinseg.training.device import select_device
@@ -66,6 +67,9 @@ class Predictor:
     device: torch.device
     #: each structure's value in the dataset's label maps (``RUN/run.json``); ``None``: 1, 2, ... in order
     label_values: tuple[int, ...] | None = None
+    #: one threshold per sigmoid output chosen on the validation cases (``RUN/thresholds.json``, written by
+    #: ``calibrate: true``); ``None``: ``config.threshold`` for every output
+    thresholds: tuple[float, ...] | None = None
 
     @classmethod
     def from_run(cls, run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> Predictor:
@@ -87,7 +91,8 @@ class Predictor:
         restore(load_checkpoint(path, "cpu"), model, None, path)
         values = run_info.get("label_values") or {}
         label_values = tuple(int(values[s]) for s in structures) if all(s in values for s in structures) else None
-        return cls(model.to(dev).eval(), cfg, structures, channels, dev, label_values)
+        thresholds = read_thresholds(run_dir, structures) if cfg.label_mode == "multilabel" else None
+        return cls(model.to(dev).eval(), cfg, structures, channels, dev, label_values, thresholds)
 
     @property
     def activation(self) -> str:
@@ -130,7 +135,7 @@ class Predictor:
             mirror_axes=tuple(cfg.mirror_axes if mirror_axes is None else mirror_axes), device=self.device,
             skip_background=cfg.skip_background,
         )
-        masks = probabilities_to_masks(probs, self.activation, cfg.threshold)
+        masks = probabilities_to_masks(probs, self.activation, self.thresholds or cfg.threshold)
         lcc = cfg.largest_component if largest_component is None else largest_component
         if lcc:
             masks = keep_largest_components(masks, [True] * masks.shape[0])

@@ -52,6 +52,10 @@ class TrainConfig:
     seed : seeds the patch sampler, the weights and augmentation.
     overlap, mirror_axes, threshold, largest_component, skip_background : inference settings used for
         validation and as defaults for ``clinseg predict``.
+    calibrate : after training, choose each class's threshold on the validation cases (best pooled Dice with
+        the best checkpoint; ``RUN/thresholds.json``, applied by ``clinseg predict``) instead of ``threshold``.
+        For sigmoid outputs trained with a class weighting (the ``adaptive_target`` loss), whose 0.5 threshold
+        over-segments small organs (:mod:`clinseg.training.calibration`).
     init : a ``clinseg pretrain`` run whose encoder-decoder weights initialise the network (the output
         head is replaced; see :mod:`clinseg.pretraining.transfer`); empty = random initialisation.
     features : folders of per-case feature maps (:mod:`clinseg.data.features`) appended to the image channels,
@@ -103,6 +107,7 @@ class TrainConfig:
     overlap: float = 0.5
     mirror_axes: list[int] = field(default_factory=list)
     threshold: float = 0.5
+    calibrate: bool = False
     largest_component: bool = False
     skip_background: float | None = None
     init: str = ""
@@ -167,6 +172,11 @@ class TrainConfig:
                               "unknowns to 'voxel' or 'class'")
         if (self.unknowns or self.merge_bilateral) and self.label_mode == "multiclass":
             raise ConfigError("voxel-level labels and merged bilateral organs need label_mode multilabel")
+        if not 0 < self.threshold < 1:
+            raise ConfigError(f"threshold must be in (0, 1), got {self.threshold}")
+        if self.calibrate and (self.label_mode == "multiclass" or self.interactive):
+            raise ConfigError("calibrate chooses one threshold per sigmoid output: it needs label_mode multilabel "
+                              "and a run that is not interactive")
         if self.interactive and self.label_mode == "multiclass":
             raise ConfigError("an interactive run segments one clicked object with a sigmoid: label_mode must "
                               "be multilabel")

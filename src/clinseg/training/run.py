@@ -7,10 +7,12 @@ Run folder::
     RUN/split.json          training and validation case ids
     RUN/metrics.jsonl       one record per iteration (loss, validation Dice every K iterations)
     RUN/checkpoints/last.pt and best.pt
+    RUN/thresholds.json     per-class thresholds chosen on the validation cases (``calibrate: true``)
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -31,6 +33,7 @@ from clinseg.losses.composite import deep_supervision
 from clinseg.models import create_model, size_divisors
 from clinseg.models.registry import describe_divisors
 from clinseg.progress import track
+from clinseg.training.calibration import choose_thresholds, thresholds_iteration, write_thresholds
 from clinseg.training.checkpoint import TrainState, load_checkpoint, restore
 from clinseg.training.config import TrainConfig, load_config, save_config
 from clinseg.training.device import amp_dtype, configure_threads, select_device
@@ -303,6 +306,15 @@ def train(
                                      activation=activation_of(cfg), overlap=cfg.overlap,
                                      threshold=cfg.threshold, device=device)
 
+    if cfg.calibrate and not val_cases:
+        raise ConfigError("calibrate chooses thresholds on the validation cases: set val_cases >= 1")
     loss = deep_supervision(create_loss(cfg.loss, **cfg.loss_kwargs))
     parts = LoopParts(model, optimizer, loss, sampler, validator, device, amp)
-    return run_loop(parts, cfg, state, run_dir, metrics, on_iteration)
+    state = run_loop(parts, cfg, state, run_dir, metrics, on_iteration)
+    if cfg.calibrate and state.finished and thresholds_iteration(run_dir) != state.best_iteration:
+        best = copy.deepcopy(model)
+        restore(load_checkpoint(run_dir / "checkpoints" / "best.pt", device), best, None, "best.pt")
+        chosen = choose_thresholds(best, val_cases, outputs, patch_size=cfg.patch_size, overlap=cfg.overlap,
+                                   default=cfg.threshold, device=device)
+        write_thresholds(run_dir, chosen, state.best_iteration)
+    return state
