@@ -6,7 +6,7 @@ threshold the network calls a margin around every small organ positive (the lens
 ``docs/studies.md`` Finding 7 measured precision 0.08-0.26 at sensitivity ~1). Seed 004 (Sec. 4) chooses
 its operating point as the threshold with the best Dice; here it is chosen per class on the *validation*
 cases, never on the test cases, with the best checkpoint, and the counts pooled over those cases
-(:func:`clinseg.evaluation.operating_point.best_dice_threshold_pooled`).
+(:func:`clinseg.evaluation.operating_point.best_dice_threshold_pooled`) on :data:`CALIBRATION_THRESHOLDS`.
 
 ``RUN/thresholds.json`` records, per output class, the chosen threshold and the validation Dice at it and at
 the configured threshold; :class:`clinseg.inference.predictor.Predictor` applies it. A class no validation
@@ -26,17 +26,23 @@ import torch
 
 from clinseg.data.loading import CaseData
 from clinseg.errors import CheckpointError
-from clinseg.evaluation.operating_point import best_dice_threshold_pooled, threshold_counts
+from clinseg.evaluation.operating_point import DEFAULT_THRESHOLDS, best_dice_threshold_pooled, threshold_counts
 from clinseg.inference.sliding_window import predict_probabilities
 from clinseg.io.atomic import write_text
 from clinseg.progress import track
 
-__all__ = ["THRESHOLDS_FILE", "choose_thresholds", "read_thresholds", "write_thresholds"]
+__all__ = ["CALIBRATION_THRESHOLDS", "THRESHOLDS_FILE", "choose_thresholds", "read_thresholds", "write_thresholds"]
 
 log = logging.getLogger(__name__)
 
 #: The file of a run folder that holds the chosen thresholds.
 THRESHOLDS_FILE = "thresholds.json"
+
+#: The sweep: 0.01-0.99 in steps of 0.01, refined to steps of 0.001 below 0.01 and above 0.99. The adaptive
+#: target weight pushes small organs' best thresholds to the top of the 0.01 grid (the lens study's chiasm
+#: and pituitary chose 0.98-0.99 on it), where a saturated sigmoid still separates a margin.
+CALIBRATION_THRESHOLDS: np.ndarray = np.unique(np.round(np.concatenate(
+    [np.arange(1, 10) / 1000, DEFAULT_THRESHOLDS, 1 - np.arange(1, 10) / 1000]), 3))
 
 
 def choose_thresholds(
@@ -49,8 +55,9 @@ def choose_thresholds(
     default: float,
     device: torch.device,
 ) -> dict[str, dict[str, float | int]]:
-    """Per output class: ``threshold`` (best pooled validation Dice, or ``default``), ``dice`` at it,
-    ``dice_default`` at ``default``, and ``cases`` (validation cases that delineate it, non-empty).
+    """Per output class: ``threshold`` (best pooled validation Dice on :data:`CALIBRATION_THRESHOLDS`, or
+    ``default``), ``dice`` at it, ``dice_default`` at ``default``, and ``cases`` (validation cases that
+    delineate it, non-empty).
 
     ``cases`` are validation cases in the output classes (binary targets, ``annotated`` per class, as
     :func:`clinseg.training.label_view.validation_view` gives them); sigmoid outputs only.
@@ -69,7 +76,7 @@ def choose_thresholds(
         if not cases_of:
             chosen[name] = {"threshold": default, "dice": float("nan"), "dice_default": float("nan"), "cases": 0}
             continue
-        point = best_dice_threshold_pooled(cases_of)
+        point = best_dice_threshold_pooled(cases_of, CALIBRATION_THRESHOLDS)
         chosen[name] = {"threshold": point.threshold, "dice": round(point.dice, 4),
                         "dice_default": round(_pooled_dice(cases_of, default), 4), "cases": len(cases_of)}
     return chosen
