@@ -94,9 +94,47 @@ def test_pipeline_votes_and_splits(runs: dict[str, Path], head: Path) -> None:
     assert set(organs) == set(ORGANS) and [o for o, m in organs.items() if m.any()] == ["Eye"]
     assert ensemble_runs("a", ["b,c", "a"]) == [Path("a"), Path("b"), Path("c")]
     with pytest.raises(ConfigError, match="--disable-rule switches off"):
-        from clinseg.cli.train import _predict_organs
+        from clinseg.cli.train import _organ_pipeline
 
-        _predict_organs([runs["axial"]], head / "imagesTs", head / "x", "none", ["eyes"], "best", "cpu")
+        _organ_pipeline([runs["axial"]], "none", ["eyes"], "best", "cpu")
+
+
+def test_dicom_series_gets_the_same_pipeline(head: Path, runs: dict[str, Path], tmp_path: Path) -> None:
+    """A DICOM series of a test image, voted and post-processed into an RTSTRUCT of the dataset's structures,
+    equals the pipeline's output on the NIfTI image; a merged run alone still splits sides."""
+    from clinseg.io.dicom import rasterise, read_rtstruct, scan_folder
+    from tests.io._dicom_factory import write_series
+
+    image = read_image(head / "imagesTs" / "head_test_000_0000.nii.gz")
+    assert np.all(image.array == np.round(image.array)) and image.array.min() >= 0  # stored exactly as uint16
+    write_series(tmp_path / "dicom", image.array, spacing=image.geometry.spacing, origin=image.geometry.origin,
+                 modality="MR", intercept=0.0, patient_id="HEAD")
+    series = next(iter(scan_folder(tmp_path / "dicom").series.values()))
+    common = ["--ensemble", str(runs["coronal"]), "--postprocess", "anatomy", "--device", "cpu"]
+    for source, out, extra in ((head / "imagesTs", "nifti", []), (tmp_path / "dicom", "rtstruct",
+                                                                   ["--format", "rtstruct"])):
+        result = CliRunner().invoke(app, ["predict", str(runs["axial"]), str(source), str(tmp_path / out),
+                                          *common, *extra])
+        assert result.exit_code == 0, result.output
+    assert "majority vote of 2 runs, post-processing: anatomy" in " ".join(result.output.split())
+    rois = read_rtstruct(tmp_path / "rtstruct" / "HEAD_2" / "rtstruct.dcm").rois
+    spec = load_dataset(head).spec
+    assert [r.name for r in rois] == list(spec.structures)
+    for roi in rois:  # contours of the same masks (a contour round trip of small masks is not exact)
+        nifti = read_image(tmp_path / "nifti" / "head_test_000" / f"{roi.name}.nii.gz").array > 0
+        contour = rasterise(roi.contours, series.geometry) > 0
+        assert abs(int(contour.sum()) - int(nifti.sum())) <= max(4, 0.2 * nifti.sum()), roi.name
+    as_nifti = CliRunner().invoke(app, ["predict", str(runs["axial"]), str(tmp_path / "dicom"),
+                                        str(tmp_path / "dn"), *common])
+    assert as_nifti.exit_code == 0, as_nifti.output
+    for name in spec.structures:  # the same image and geometry: the same voxels
+        np.testing.assert_array_equal(read_image(tmp_path / "dn" / "HEAD_2" / f"{name}.nii.gz").array,
+                                      read_image(tmp_path / "nifti" / "head_test_000" / f"{name}.nii.gz").array)
+    plain = CliRunner().invoke(app, ["predict", str(runs["axial"]), str(tmp_path / "dicom"), str(tmp_path / "p"),
+                                     "--device", "cpu"])
+    assert plain.exit_code == 0, plain.output
+    assert sorted(p.name for p in (tmp_path / "p" / "HEAD_2").iterdir()) == sorted(
+        f"{s}.nii.gz" for s in spec.structures)
 
 
 def test_study_anatomy_arm_post_processes_finished_arms(head: Path, runs: dict[str, Path], tmp_path: Path) -> None:

@@ -123,23 +123,29 @@ def predict(
     from clinseg.inference.cascade import load_predictor
     from clinseg.inference.predictor import predict_folder
 
-    if save_probabilities is not None and (clicks or postprocess or ensemble or disable or output_format != "nifti"):
+    from clinseg.inference.organs import ensemble_runs, uses_organs
+
+    organs = bool(postprocess or ensemble or disable or uses_organs(run))
+    if save_probabilities is not None and (clicks or organs or output_format != "nifti"):
         from clinseg.errors import ConfigError
 
         raise ConfigError("--save-probabilities works with a plain prediction of NIfTI images (not with --clicks, "
-                          "--postprocess, --ensemble, --disable-rule or --format)")
+                          "--postprocess, --ensemble, --disable-rule, --format or a run of merged organs)")
+    pipeline = _organ_pipeline(ensemble_runs(run, ensemble), postprocess or "none", disable or [], checkpoint,
+                               device) if organs and not clicks else None
     if output_format != "nifti" or _is_dicom(input_dir):
         _predict_dicom(run, input_dir, out_dir, output_format, checkpoint, device, tta, largest_component,
-                       bool(clicks or postprocess or ensemble or disable))
+                       bool(clicks), pipeline, postprocess or "none")
         return
     if clicks is not None:
         _predict_with_clicks(run, input_dir, out_dir, clicks, reference, checkpoint, device)
         return
-    from clinseg.inference.organs import ensemble_runs, uses_organs
+    if pipeline is not None:
+        from clinseg.inference.organs import predict_organs_folder
 
-    if postprocess or ensemble or disable or uses_organs(run):
-        _predict_organs(ensemble_runs(run, ensemble), input_dir, out_dir, postprocess or "none", disable or [],
-                        checkpoint, device)
+        cases = predict_organs_folder(pipeline, input_dir, out_dir)
+        console.print(f"predicted {len(cases)} case(s) ({_pipeline_words(pipeline, postprocess or 'none')}) into "
+                      f"[bold]{out_dir}[/]")
         return
     predictor = load_predictor(run, checkpoint, device)
     options: dict[str, object] = {"largest_component": largest_component}
@@ -156,7 +162,8 @@ def _is_dicom(input_dir: Path) -> bool:
 
 
 def _predict_dicom(run: Path, input_dir: Path, out_dir: Path, output_format: str, checkpoint: str, device: str,
-                   tta: bool, largest_component: bool | None, other_options: bool) -> None:
+                   tta: bool, largest_component: bool | None, clicks: bool, pipeline: object | None,
+                   postprocess: str) -> None:
     from clinseg.errors import ConfigError
     from clinseg.inference.cascade import load_predictor
     from clinseg.inference.dicom_predict import (
@@ -167,33 +174,37 @@ def _predict_dicom(run: Path, input_dir: Path, out_dir: Path, output_format: str
 
     if output_format not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {output_format!r}")
-    if other_options:
-        raise ConfigError("DICOM input and --format rtstruct/dicom-seg work with a plain run only "
-                          "(not with --clicks, --postprocess, --ensemble or --disable-rule)")
+    if clicks:
+        raise ConfigError("DICOM input and --format rtstruct/dicom-seg do not take --clicks (simulated clicks need "
+                          "a reference dataset; use 'clinseg interact' for a person's clicks)")
     if not is_dicom_input(input_dir):
         raise ConfigError(f"--format {output_format} writes DICOM referencing the input series: INPUT_DIR must be "
                           f"a folder of DICOM files ({input_dir} is not)")
     options: dict[str, object] = {"largest_component": largest_component}
     if tta:
         options["mirror_axes"] = (0, 1)
-    cases = predict_dicom_folder(load_predictor(run, checkpoint, device), input_dir, out_dir, output_format,
-                                 run_dir=run, **options)
-    console.print(f"predicted {len(cases)} DICOM series ({output_format}) into [bold]{out_dir}[/]")
+    predictor = pipeline if pipeline is not None else load_predictor(run, checkpoint, device)
+    cases = predict_dicom_folder(predictor, input_dir, out_dir, output_format, run_dir=run, **options)
+    words = f", {_pipeline_words(pipeline, postprocess)}" if pipeline is not None else ""
+    console.print(f"predicted {len(cases)} DICOM series ({output_format}{words}) into [bold]{out_dir}[/]")
 
 
-def _predict_organs(runs: list[Path], input_dir: Path, out_dir: Path, postprocess: str, disable: list[str],
-                    checkpoint: str, device: str) -> None:
+def _organ_pipeline(runs: list[Path], postprocess: str, disable: list[str], checkpoint: str, device: str) -> object:
+    """Seed 001's OAR pipeline over ``runs``: their majority vote, then the anatomy rules (or only the split of
+    merged organs into sides with ``postprocess == "none"``)."""
     from clinseg.errors import ConfigError
     from clinseg.inference.anatomy import AnatomySettings
-    from clinseg.inference.organs import OrganPipeline, predict_organs_folder
+    from clinseg.inference.organs import OrganPipeline
 
     if disable and postprocess != "anatomy":
         raise ConfigError("--disable-rule switches off rules of --postprocess anatomy")
     settings = AnatomySettings(disabled=tuple(disable)) if disable else None
-    pipeline = OrganPipeline.from_runs(runs, postprocess, checkpoint, device, settings)  # type: ignore[arg-type]
-    cases = predict_organs_folder(pipeline, input_dir, out_dir)
-    voted = f"majority vote of {len(runs)} runs, " if len(runs) > 1 else ""
-    console.print(f"predicted {len(cases)} case(s) ({voted}post-processing: {postprocess}) into [bold]{out_dir}[/]")
+    return OrganPipeline.from_runs(runs, postprocess, checkpoint, device, settings)  # type: ignore[arg-type]
+
+
+def _pipeline_words(pipeline: object, postprocess: str) -> str:
+    runs = len(pipeline.predictors)  # type: ignore[attr-defined]
+    return (f"majority vote of {runs} runs, " if runs > 1 else "") + f"post-processing: {postprocess}"
 
 
 def _predict_with_clicks(run: Path, input_dir: Path, out_dir: Path, clicks: int, reference: Path | None,

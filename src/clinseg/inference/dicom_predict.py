@@ -8,7 +8,9 @@
 * ``rtstruct``: ``OUT/<case>/rtstruct.dcm``, an RTSTRUCT referencing the input series;
 * ``dicom-seg``: ``OUT/<case>/seg.dcm``, a binary DICOM-SEG referencing the input series.
 
-Structure names are the run's; colours come from the dataset's ``dataset.json`` ``colours`` when the run
+Structure names are the run's (the dataset's, sides split, for seed 001's OAR pipeline: an
+:class:`~clinseg.inference.organs.OrganPipeline` of ``--method oar2d`` runs, voted with ``--ensemble`` and
+post-processed with ``--postprocess anatomy``, whose fat rule reads the series' own intensities); colours come from the dataset's ``dataset.json`` ``colours`` when the run
 records its dataset, else from :data:`PALETTE` in structure order (deterministic).
 """
 
@@ -24,6 +26,7 @@ import numpy as np
 
 from clinseg.data.loading import normalize_intensity
 from clinseg.errors import ConfigError, DatasetError
+from clinseg.inference.organs import OrganPipeline
 from clinseg.inference.predictor import label_map_values, write_case
 from clinseg.io.dicom.rtstruct import write_rtstruct
 from clinseg.io.dicom.seg import write_seg
@@ -71,7 +74,8 @@ def predict_dicom_folder(predictor: Any, input_dir: str | Path, out_dir: str | P
     """Segment every image series under ``input_dir``; returns the case ids (see the module docstring).
 
     ``predictor`` is any clinseg predictor (``structures``, ``channels``, ``config.normalization`` and
-    ``predict((C, Z, Y, X)) -> (N, Z, Y, X)``); ``options`` go to its ``predict``.
+    ``predict((C, Z, Y, X)) -> (N, Z, Y, X)``) or an :class:`~clinseg.inference.organs.OrganPipeline`;
+    ``options`` go to a predictor's ``predict``.
     """
     if output_format not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {output_format!r}")
@@ -91,7 +95,10 @@ def predict_dicom_folder(predictor: Any, input_dir: str | Path, out_dir: str | P
         case = ids[series.uid]
         image = read_series(series)
         normalised = normalize_intensity(image.array[None].astype(np.float32), predictor.config.normalization)
-        masks = np.asarray(predictor.predict(normalised, **options))
+        if isinstance(predictor, OrganPipeline):  # the anatomy rules read the stored intensities and geometry
+            masks = predictor.predict(normalised, image.array, image.geometry)
+        else:
+            masks = np.asarray(predictor.predict(normalised, **options))
         if output_format == "nifti":
             write_case(out_dir, case, masks, structures, image.geometry, label_values)
         elif output_format == "rtstruct":

@@ -35,6 +35,7 @@ from clinseg.inference.anatomy import (
 from clinseg.inference.predictor import Predictor, find_cases, write_case
 from clinseg.io.image import Geometry
 from clinseg.progress import track
+from clinseg.training.config import TrainConfig
 
 __all__ = ["OrganPipeline", "Postprocess", "predict_organs_folder"]
 
@@ -90,6 +91,16 @@ class OrganPipeline:
         if postprocess == "none":
             settings = AnatomySettings(disabled=tuple(list_rules()))
         return cls(predictors, structures, relations, settings or AnatomySettings())
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The image channels every run reads."""
+        return self.predictors[0].channels
+
+    @property
+    def config(self) -> TrainConfig:
+        """The first run's configuration (its intensity normalisation is every run's input)."""
+        return self.predictors[0].config
 
     @property
     def roles(self) -> AnatomyRoles:
