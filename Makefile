@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 DEMO ?= demo
 
-.PHONY: install demo study study-localise study-bone study-brain study-oar study-multitask test bench clean
+.PHONY: install demo study study-localise study-bone study-brain study-oar study-oar-lens study-multitask test bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,13 @@ study-oar: install
 	@test -f $(DEMO)/HeadOARThesis/dataset.json || $(BIN)/clinseg phantom head-oar $(DEMO)/HeadOARThesis --structures seed001 --delineation-rate Lens=0.2 --cases 16 --test-cases 6 --seed 0
 	$(BIN)/clinseg study run examples/study-head-oar-anatomy.yaml --out $(DEMO)/head-oar-anatomy
 	$(BIN)/clinseg study report $(DEMO)/head-oar-anatomy
+
+# Seed 001 §4.2.1.2: voxel-level unknowns (lens negative outside a delineated eye) vs per-class masking, lenses
+# delineated in 7 of 16 training cases, 1 mm voxels, 4 seeds per arm, thresholds chosen on validation cases.
+study-oar-lens: install
+	@test -f $(DEMO)/HeadOARLens1mm/dataset.json || $(BIN)/clinseg phantom head-oar $(DEMO)/HeadOARLens1mm --structures seed001 --delineation-rate Lens=0.4 --cases 16 --test-cases 6 --seed 0 --spacing 1
+	$(BIN)/clinseg study run examples/study-head-oar-lens-1mm-calibrated.yaml --out $(DEMO)/head-oar-lens-1mm-calibrated
+	$(BIN)/clinseg study report $(DEMO)/head-oar-lens-1mm-calibrated
 
 # Seed 004: one network for head-OAR MRI, abdominal CT and bone CT against single-task networks.
 study-multitask: install
