@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from clinseg.cli._common import console, handle_errors
+
+if TYPE_CHECKING:  # imported lazily at run time: the CLI starts fast
+    from clinseg.inference.organs import OrganPipeline
 
 
 def _int_pair(text: str, option: str) -> list[int]:
@@ -131,18 +135,18 @@ def predict(
 
         raise ConfigError("--save-probabilities works with a plain prediction of NIfTI images (not with --clicks, "
                           "--postprocess, --ensemble, --disable-rule, --format or a run of merged organs)")
-    pipeline = _organ_pipeline(ensemble_runs(run, ensemble), postprocess or "none", disable or [], checkpoint,
-                               device) if organs and not clicks else None
+    organ_runs = ensemble_runs(run, ensemble) if organs and not clicks else []
     if output_format != "nifti" or _is_dicom(input_dir):
         _predict_dicom(run, input_dir, out_dir, output_format, checkpoint, device, tta, largest_component,
-                       bool(clicks), pipeline, postprocess or "none")
+                       bool(clicks), organ_runs, postprocess or "none", disable or [])
         return
     if clicks is not None:
         _predict_with_clicks(run, input_dir, out_dir, clicks, reference, checkpoint, device)
         return
-    if pipeline is not None:
+    if organ_runs:
         from clinseg.inference.organs import predict_organs_folder
 
+        pipeline = _organ_pipeline(organ_runs, postprocess or "none", disable or [], checkpoint, device)
         cases = predict_organs_folder(pipeline, input_dir, out_dir)
         console.print(f"predicted {len(cases)} case(s) ({_pipeline_words(pipeline, postprocess or 'none')}) into "
                       f"[bold]{out_dir}[/]")
@@ -162,8 +166,10 @@ def _is_dicom(input_dir: Path) -> bool:
 
 
 def _predict_dicom(run: Path, input_dir: Path, out_dir: Path, output_format: str, checkpoint: str, device: str,
-                   tta: bool, largest_component: bool | None, clicks: bool, pipeline: object | None,
-                   postprocess: str) -> None:
+                   tta: bool, largest_component: bool | None, clicks: bool, organ_runs: list[Path],
+                   postprocess: str, disable: list[str]) -> None:
+    """Predict DICOM series with one run, or with seed 001's OAR pipeline over ``organ_runs`` (when given);
+    the inputs are checked before any network is loaded."""
     from clinseg.errors import ConfigError
     from clinseg.inference.cascade import load_predictor
     from clinseg.inference.dicom_predict import (
@@ -183,13 +189,15 @@ def _predict_dicom(run: Path, input_dir: Path, out_dir: Path, output_format: str
     options: dict[str, object] = {"largest_component": largest_component}
     if tta:
         options["mirror_axes"] = (0, 1)
+    pipeline = _organ_pipeline(organ_runs, postprocess, disable, checkpoint, device) if organ_runs else None
     predictor = pipeline if pipeline is not None else load_predictor(run, checkpoint, device)
     cases = predict_dicom_folder(predictor, input_dir, out_dir, output_format, run_dir=run, **options)
     words = f", {_pipeline_words(pipeline, postprocess)}" if pipeline is not None else ""
     console.print(f"predicted {len(cases)} DICOM series ({output_format}{words}) into [bold]{out_dir}[/]")
 
 
-def _organ_pipeline(runs: list[Path], postprocess: str, disable: list[str], checkpoint: str, device: str) -> object:
+def _organ_pipeline(runs: list[Path], postprocess: str, disable: list[str], checkpoint: str,
+                    device: str) -> OrganPipeline:
     """Seed 001's OAR pipeline over ``runs``: their majority vote, then the anatomy rules (or only the split of
     merged organs into sides with ``postprocess == "none"``)."""
     from clinseg.errors import ConfigError
@@ -202,8 +210,8 @@ def _organ_pipeline(runs: list[Path], postprocess: str, disable: list[str], chec
     return OrganPipeline.from_runs(runs, postprocess, checkpoint, device, settings)  # type: ignore[arg-type]
 
 
-def _pipeline_words(pipeline: object, postprocess: str) -> str:
-    runs = len(pipeline.predictors)  # type: ignore[attr-defined]
+def _pipeline_words(pipeline: OrganPipeline, postprocess: str) -> str:
+    runs = len(pipeline.predictors)
     return (f"majority vote of {runs} runs, " if runs > 1 else "") + f"post-processing: {postprocess}"
 
 

@@ -10,8 +10,9 @@
 
 Structure names are the run's (the dataset's, sides split, for seed 001's OAR pipeline: an
 :class:`~clinseg.inference.organs.OrganPipeline` of ``--method oar2d`` runs, voted with ``--ensemble`` and
-post-processed with ``--postprocess anatomy``, whose fat rule reads the series' own intensities); colours come from the dataset's ``dataset.json`` ``colours`` when the run
-records its dataset, else from :data:`PALETTE` in structure order (deterministic).
+post-processed with ``--postprocess anatomy``, whose fat rule reads the series' own intensities); colours
+come from the dataset's ``dataset.json`` ``colours`` when the run records its dataset, else from
+:data:`PALETTE` in structure order (deterministic).
 """
 
 from __future__ import annotations

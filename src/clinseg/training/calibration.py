@@ -26,7 +26,7 @@ import torch
 
 from clinseg.data.loading import CaseData
 from clinseg.errors import CheckpointError
-from clinseg.evaluation.operating_point import DEFAULT_THRESHOLDS, best_dice_threshold_pooled, threshold_counts
+from clinseg.evaluation.operating_point import DEFAULT_THRESHOLDS, best_dice_threshold_pooled
 from clinseg.inference.sliding_window import predict_probabilities
 from clinseg.io.atomic import write_text
 from clinseg.progress import track
@@ -78,17 +78,9 @@ def choose_thresholds(
             continue
         point = best_dice_threshold_pooled(cases_of, CALIBRATION_THRESHOLDS)
         chosen[name] = {"threshold": point.threshold, "dice": round(point.dice, 4),
-                        "dice_default": round(_pooled_dice(cases_of, default), 4), "cases": len(cases_of)}
+                        "dice_default": round(best_dice_threshold_pooled(cases_of, [default]).dice, 4),
+                        "cases": len(cases_of)}
     return chosen
-
-
-def _pooled_dice(pairs: Sequence[tuple[np.ndarray, np.ndarray]], threshold: float) -> float:
-    grid = np.array([threshold])
-    tp = fp = n_ref = 0
-    for probs, ref in pairs:
-        case_tp, case_fp, case_ref = threshold_counts(probs, ref, grid)
-        tp, fp, n_ref = tp + int(case_tp[0]), fp + int(case_fp[0]), n_ref + case_ref
-    return 2.0 * tp / (2 * tp + fp + (n_ref - tp))
 
 
 def write_thresholds(run_dir: Path, chosen: dict[str, dict[str, float | int]], iteration: int) -> None:

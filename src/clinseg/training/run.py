@@ -12,7 +12,6 @@ Run folder::
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import logging
@@ -256,6 +255,8 @@ def train(
                                   val_cases=0 if cfg.val_ids and not val_ids else cfg.val_cases)
 
     val_ids = _validation_ids(dataset, cfg)
+    if cfg.calibrate and not val_ids:
+        raise ConfigError("calibrate chooses thresholds on the validation cases: set val_cases >= 1")
     kept = _kept_structures(dataset, cfg, val_ids)
     train_records = [r for r in dataset.train if kept.get(r.case_id)]
     if not train_records:
@@ -306,15 +307,13 @@ def train(
                                      activation=activation_of(cfg), overlap=cfg.overlap,
                                      threshold=cfg.threshold, device=device)
 
-    if cfg.calibrate and not val_cases:
-        raise ConfigError("calibrate chooses thresholds on the validation cases: set val_cases >= 1")
     loss = deep_supervision(create_loss(cfg.loss, **cfg.loss_kwargs))
     parts = LoopParts(model, optimizer, loss, sampler, validator, device, amp)
     state = run_loop(parts, cfg, state, run_dir, metrics, on_iteration)
     if cfg.calibrate and state.finished and thresholds_iteration(run_dir) != state.best_iteration:
-        best = copy.deepcopy(model)
-        restore(load_checkpoint(run_dir / "checkpoints" / "best.pt", device), best, None, "best.pt")
-        chosen = choose_thresholds(best, val_cases, outputs, patch_size=cfg.patch_size, overlap=cfg.overlap,
+        best = run_dir / "checkpoints" / "best.pt"
+        restore(load_checkpoint(best, device), model, None, best)  # training is over: the best weights
+        chosen = choose_thresholds(model, val_cases, outputs, patch_size=cfg.patch_size, overlap=cfg.overlap,
                                    default=cfg.threshold, device=device)
         write_thresholds(run_dir, chosen, state.best_iteration)
     return state
