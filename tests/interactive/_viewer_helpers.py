@@ -1,9 +1,13 @@
-"""A tiny trained interactive run and its image, shared by the viewer tests (built once per test module)."""
+"""A tiny trained interactive run and its image, shared by the viewer tests (built once per test session), and
+real HTTP requests to a running viewer."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from http.client import HTTPConnection
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pytest
@@ -63,3 +67,63 @@ def shared_interactive_run(factory: pytest.TempPathFactory) -> tuple[Path, Path]
     if base not in _RUNS:
         _RUNS[base] = make_interactive_run(factory.mktemp("viewer_run"))
     return _RUNS[base]
+
+
+class Viewer(Protocol):
+    """What a request needs of a running viewer (a :class:`~clinseg.interactive.viewer.ViewerServer`)."""
+
+    origin: str
+    token: str
+
+
+@dataclass
+class Address:
+    """A viewer known by the address a command printed (``http://127.0.0.1:PORT/?token=T``)."""
+
+    origin: str
+    token: str
+
+    @classmethod
+    def parse(cls, url: str) -> Address:
+        origin, token = url.strip().split("/?token=")
+        return cls(origin, token)
+
+
+def request(server: Viewer, method: str, path: str, body: object = None, *, token: str | None = "header",
+         headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+    """One real HTTP request to a running viewer (``http.client``); returns ``(status, headers, body)``.
+
+    ``token``: ``"header"`` sends the session token as ``X-Clinseg-Token``, ``"query"`` as ``?token=``, any
+    other string is sent as the header's value, None sends none. ``body``: a dict is sent as JSON with
+    ``Content-Type: application/json`` (unless ``headers`` names another), bytes as they are.
+    """
+    send = {"Content-Type": "application/json"} if body is not None else {}
+    if token == "header":
+        send["X-Clinseg-Token"] = server.token
+    elif token == "query":
+        path += ("&" if "?" in path else "?") + f"token={server.token}"
+    elif token is not None:
+        send["X-Clinseg-Token"] = token
+    send.update(headers or {})
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    port = int(server.origin.rsplit(":", 1)[1])
+    connection = HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(method, path, body=data, headers=send)
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+def post(server: Viewer, path: str, body: object, **options: object) -> tuple[int, dict]:
+    """POST ``body`` (JSON) with the token; returns ``(status, parsed JSON answer)``."""
+    status, _, raw = request(server, "POST", path, body, **options)  # type: ignore[arg-type]
+    return status, json.loads(raw)
+
+
+def state(server: Viewer) -> dict:
+    """``GET /api/state`` with the token."""
+    status, _, raw = request(server, "GET", "/api/state")
+    assert status == 200, raw
+    return json.loads(raw)

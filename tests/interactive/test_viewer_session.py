@@ -112,8 +112,9 @@ def test_save_corrections_writes_touched_structures_and_updates_the_dataset(
     first = ViewerSession(network, image, run_dir=run)
     first.click(2, 7, 7, foreground=True)
     dataset = tmp_path / "corrected"
-    files = first.save_corrections(dataset)
-    assert dataset / "structuresTr" / "scan" / "A.nii.gz" in files
+    saved = first.save_corrections(dataset)
+    assert saved.case_id == "scan" and not saved.renamed
+    assert dataset / "structuresTr" / "scan" / "A.nii.gz" in saved.files and saved.files[-1].name == "dataset.json"
     assert not (dataset / "structuresTr" / "scan" / "B.nii.gz").exists()  # untouched: not delineated
     np.testing.assert_array_equal(read_image(dataset / "imagesTr" / "scan_0000.nii.gz").array, original)
     np.testing.assert_array_equal(read_image(dataset / "structuresTr" / "scan" / "A.nii.gz").array, first.mask())
@@ -141,7 +142,7 @@ def test_save_corrections_keeps_existing_labels_and_refuses_other_channels(
     spec = {"name": "Mine", "channel_names": {"0": "CT"}, "labels": {"Z": 1, "B": 2}, "label_mode": "multilabel",
             "file_ending": ".nii.gz", "cases": {"old": {"weak_labels": {"tumour": True}}}}
     (dataset / "dataset.json").write_text(json.dumps(spec))
-    session.save_corrections(dataset, case_id="mine_1")
+    assert session.save_corrections(dataset, case_id="mine_1").case_id == "mine_1"
     saved = json.loads((dataset / "dataset.json").read_text())
     assert saved["labels"] == {"Z": 1, "B": 2, "A": 3} and saved["name"] == "Mine" and saved["cases"] == spec["cases"]
     assert (dataset / "structuresTr" / "mine_1" / "A.nii.gz").is_file()
@@ -154,3 +155,41 @@ def test_save_corrections_keeps_existing_labels_and_refuses_other_channels(
         session.save_corrections(other)
     assert hashlib.sha1((other / "dataset.json").read_bytes()).hexdigest() == before
     assert not (other / "imagesTr").exists()
+
+
+def test_the_case_id_and_the_save_places_are_fixed_at_start(trained: tuple[InteractiveNetwork, Path, Path],
+                                                             tmp_path: Path) -> None:
+    network, run, image = trained
+    for bad in ("../x", "/tmp/x", ".hidden", "a\\b"):
+        with pytest.raises(DatasetError, match="--case: case id"):
+            ViewerSession(network, image, case_id=bad, run_dir=run)
+    session = ViewerSession(network, image, case_id="p1", run_dir=run, prediction_dir=tmp_path / "out")
+    session.click(1, 7, 7, foreground=True)
+    assert session.save_prediction() == tmp_path / "out" / "p1" / "A.nii.gz"
+    assert session.summary()["prediction_path"] == str(tmp_path / "out" / "p1" / "A.nii.gz")
+
+
+def test_corrections_of_another_image_get_a_new_case_id(trained: tuple[InteractiveNetwork, Path, Path],
+                                                        tmp_path: Path) -> None:
+    network, run, image = trained
+    dataset = tmp_path / "ds"
+    first = ViewerSession(network, image, run_dir=run)
+    first.click(2, 7, 7, foreground=True)
+    assert first.save_corrections(dataset).case_id == "scan"
+    first.click(3, 7, 7, foreground=True)
+    assert first.save_corrections(dataset).case_id == "scan"  # same image again: updates its own case
+    np.testing.assert_array_equal(read_image(dataset / "structuresTr" / "scan" / "A.nii.gz").array, first.mask())
+    kept = {p: p.read_bytes() for p in (dataset / "imagesTr" / "scan_0000.nii.gz",
+                                        dataset / "structuresTr" / "scan" / "A.nii.gz")}
+
+    other_image = tmp_path / "elsewhere" / "scan_0000.nii.gz"  # another patient, the same file name
+    write_image(read_image(image).array[::-1].copy(), GEOM, other_image)
+    second = ViewerSession(network, other_image, run_dir=run)
+    second.click(0, 1, 1, foreground=True)
+    saved = second.save_corrections(dataset)
+    assert saved.case_id == "scan_2" and saved.requested == "scan" and saved.renamed
+    assert {p: p.read_bytes() for p in kept} == kept  # the first patient's image and mask are untouched
+    np.testing.assert_array_equal(read_image(dataset / "imagesTr" / "scan_2_0000.nii.gz").array,
+                                  read_image(other_image).array)
+    assert second.save_corrections(dataset).case_id == "scan_2"
+    assert [c.case_id for c in load_dataset(dataset).train] == ["scan", "scan_2"]

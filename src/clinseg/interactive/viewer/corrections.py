@@ -8,22 +8,55 @@ Only the structures a person *touched* are written: ``structuresTr/<case>/<struc
 are simply absent, which the dataset format reads as *not delineated* (loss weight 0), never as background
 (docs/dataset-format.md). The image channels are copied from the original files, un-normalised. Every write
 is atomic; the input image is only read.
+
+An existing case is never given another patient's image: when the dataset already holds the case id with a
+different image (or any file or ``dataset.json`` entry of it without the same image), the corrections go to
+the first free id of ``<case>_2``, ``<case>_3`` … (:func:`free_case_id`). Saving the same image again — the
+same session twice, or the dataset's own case opened in the viewer — updates that case.
 """
 
 from __future__ import annotations
 
+import filecmp
+import glob
 import json
 import shutil
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from clinseg.errors import ClinsegError, DatasetError
+from clinseg.errors import ClinsegError, DatasetError, ImageReadError
 from clinseg.io.atomic import atomic_path, write_text
 from clinseg.io.image import Geometry, read_image, strip_ending, write_image
+from clinseg.names import check_name
 
 DEFAULT_ENDING = ".nii.gz"
+#: Ids tried after ``<case>`` itself when it holds another image: ``<case>_2`` … ``<case>_<MAX_RENAMES + 1>``.
+MAX_RENAMES = 999
+
+
+@dataclass(frozen=True)
+class SavedCase:
+    """What :func:`save_case` wrote.
+
+    Attributes
+    ----------
+    case_id : the id the case was saved as (``requested``, or ``<requested>_<n>`` when that id holds another
+        image).
+    requested : the id asked for.
+    files : the files written, ``dataset.json`` last.
+    """
+
+    case_id: str
+    requested: str
+    files: list[Path]
+
+    @property
+    def renamed(self) -> bool:
+        """True when the requested id held another image and the case was saved under a new id."""
+        return self.case_id != self.requested
 
 
 def updated_spec(existing: Mapping | None, name: str, channels: Sequence[str],
@@ -93,9 +126,63 @@ def _copy_channel(source: Path, dest: Path) -> None:
     write_image(image.array, image.geometry, dest)
 
 
+def same_image(existing: Path, source: Path) -> bool:
+    """True when the image file ``existing`` holds the same voxels and geometry as ``source``: the same file,
+    byte-identical files, or (after a re-encoding copy) equal arrays on the same grid."""
+    if existing.resolve() == source.resolve() or filecmp.cmp(existing, source, shallow=False):
+        return True
+    try:
+        a, b = read_image(existing), read_image(source)
+    except ImageReadError:
+        return False
+    return (a.array.shape == b.array.shape and a.geometry.mismatch(b.geometry) == []
+            and bool(np.array_equal(a.array, b.array)))
+
+
+def _case_traces(root: Path, case_id: str) -> list[Path]:
+    """Every file or folder of ``case_id`` in the dataset at ``root``, training and test set alike."""
+    name = glob.escape(case_id)
+    patterns = [f"images{s}/{name}_[0-9][0-9][0-9][0-9].*" for s in ("Tr", "Ts")]
+    patterns += [f"labels{s}/{name}.*" for s in ("Tr", "Ts")] + [f"structures{s}/{name}" for s in ("Tr", "Ts")]
+    return sorted(p for pattern in patterns for p in root.glob(pattern))
+
+
+def _holds_this_image(root: Path, case_id: str, sources: Sequence[Path], ending: str,
+                      listed: Mapping) -> bool | None:
+    """None when ``case_id`` is free in ``root``; True when its training images are ``sources``' images
+    (channel for channel); False when it holds anything else (another image, or files without an image)."""
+    traces = _case_traces(root, case_id)
+    if not traces and case_id not in listed:
+        return None
+    ours = [root / "imagesTr" / f"{case_id}_{c:04d}{ending}" for c in range(len(sources))]
+    images = [p for p in traces if p.parent.name in ("imagesTr", "imagesTs")]
+    if sorted(images) != sorted(ours):
+        return False
+    return all(same_image(dest, source) for dest, source in zip(ours, sources))
+
+
+def free_case_id(root: Path, case_id: str, sources: Sequence[Path], ending: str,
+                 listed: Mapping | None = None) -> str:
+    """The id to save the image ``sources`` (one file per channel) under in the dataset at ``root``.
+
+    ``case_id`` itself when the dataset does not know it or holds exactly this image under it (an update);
+    else the first of ``<case_id>_2``, ``<case_id>_3`` … that is free or holds this image. ``listed`` are the
+    ``cases`` entries of ``dataset.json`` (an id listed there is taken even without files). Never the id of
+    a case holding another image, so another patient's masks are never paired with this image.
+    """
+    for candidate in [case_id] + [f"{case_id}_{n}" for n in range(2, MAX_RENAMES + 2)]:
+        if _holds_this_image(root, candidate, sources, ending, listed or {}) is not False:
+            return candidate
+    raise DatasetError(f"{root}: case ids {case_id} to {case_id}_{MAX_RENAMES + 1} all hold other images; "
+                       "start the viewer with another --case")
+
+
 def save_case(dataset_dir: str | Path, case_id: str, image_path: str | Path, channels: Sequence[str],
-              structures: Sequence[str], masks: Mapping[str, np.ndarray], geometry: Geometry) -> list[Path]:
-    """Add (or update) ``case_id`` in the dataset at ``dataset_dir``; returns the files written.
+              structures: Sequence[str], masks: Mapping[str, np.ndarray], geometry: Geometry) -> SavedCase:
+    """Add ``case_id`` to the dataset at ``dataset_dir`` (or update it when it holds this same image).
+
+    When the dataset holds ``case_id`` with another image, the case is saved under a new id
+    (:func:`free_case_id`): an existing case's image is never replaced.
 
     Parameters
     ----------
@@ -105,11 +192,14 @@ def save_case(dataset_dir: str | Path, case_id: str, image_path: str | Path, cha
     channels, structures : the run's channel names and structures (``dataset.json`` labels get their union).
     masks : structure -> ``(Z, Y, X)`` mask, only for the structures to write (the touched ones).
     geometry : geometry of the image grid, written with every mask.
+
+    Returns
+    -------
+    SavedCase : the id used and the files written.
     """
     if not masks:
         raise ClinsegError("nothing to save: no structure has a click or a brush stroke yet")
-    if not case_id or "/" in case_id or case_id.startswith("."):
-        raise DatasetError(f"{case_id!r} is not a valid case id")
+    check_name(case_id, "case id", dataset_dir)
     root = Path(dataset_dir)
     json_path = root / "dataset.json"
     existing = None
@@ -128,6 +218,8 @@ def save_case(dataset_dir: str | Path, case_id: str, image_path: str | Path, cha
     missing = [str(s) for s in sources if not s.is_file()]
     if missing:
         raise DatasetError(f"image file(s) not found: {', '.join(missing)}")
+    listed = spec.get("cases") if isinstance(spec.get("cases"), Mapping) else {}
+    requested, case_id = case_id, free_case_id(root, case_id, sources, ending, listed)
     written: list[Path] = []
     for c, source in enumerate(sources):
         dest = root / "imagesTr" / f"{case_id}_{c:04d}{ending}"
@@ -140,4 +232,4 @@ def save_case(dataset_dir: str | Path, case_id: str, image_path: str | Path, cha
         written.append(dest)
     write_text(json_path, json.dumps(spec, indent=2) + "\n")
     written.append(json_path)
-    return written
+    return SavedCase(case_id, requested, written)

@@ -1,7 +1,7 @@
 """The viewer's local web server: one static page and a small JSON API over a :class:`ViewerSession`.
 
-``clinseg interact RUN IMAGE`` serves the page on ``http://127.0.0.1:<port>/`` (standard library only, no
-JavaScript build step, nothing loaded from the internet). The page shows a slice with the current
+``clinseg interact RUN IMAGE`` serves the page on ``http://127.0.0.1:<port>/?token=<token>`` (standard library
+only, no JavaScript build step, nothing loaded from the internet). The page shows a slice with the current
 structure's mask in blue and the clicks as dots; the mouse:
 
 * left click — foreground click ("this is the structure"); right click or shift+click — background click;
@@ -10,42 +10,64 @@ structure's mask in blue and the clicks as dots; the mouse:
 * with "Brush" on, drag to paint in the axial view, right-drag or shift-drag to erase;
 * Undo (Ctrl+Z) takes back the last click or stroke; Clear forgets the structure's clicks and strokes.
 
-"Save prediction" writes the structure's mask (default ``<RUN>/interact/<case>/<structure>.nii.gz``);
-"Save corrections to dataset" adds the image and every touched structure to a dataset folder (default
-``<RUN>/corrections`` or ``--dataset``), ready for ``clinseg train NEWDATASET --out RUN2 --init ...``.
+"Save prediction" writes the structure's mask to ``<OUT>/<case>/<structure>.nii.gz`` (``OUT`` default
+``<RUN>/interact``); "Save corrections to dataset" adds the image and every touched structure to the dataset
+folder (default ``<RUN>/corrections`` or ``--dataset``), ready for ``clinseg train NEWDATASET --out RUN2
+--init ...``. Both places and the case id are fixed when the server starts: the page cannot choose them.
 
-API (JSON bodies and answers; an error answers ``{"error": message}`` with status 400, never a traceback):
+Who may call it (:mod:`clinseg.interactive.viewer.security`): every request carries the session token (the
+``X-Clinseg-Token`` header, or the ``token`` query parameter for the page and the slice images), a ``Host`` of
+``127.0.0.1:PORT`` or ``localhost:PORT`` and, if any, the viewer's own ``Origin`` — else 403. POST bodies are
+``application/json`` (else 415), at most 1 MiB (413) and are read, within 10 s (408), before the session's
+lock is taken, so a client that withholds its body never blocks the page.
+
+API (JSON bodies and answers; an error answers ``{"error": message}`` with status 400 — or the refusal's
+status above — never a traceback):
 
 ==========================  ==============================================================================
-``GET /``                   the page (``static/index.html``, ``viewer.js``, ``viewer.css``)
+``GET /?token=T``           the page (``static/index.html``, ``viewer.js``, ``viewer.css``, each ``?token=T``)
 ``GET /api/state``          :meth:`ViewerSession.summary` (shape, structures, clicks, voxels, mask_hash …)
-``GET /api/slice``          PNG of ``?axis=0&index=12`` (0 axial, 1 coronal, 2 sagittal)
+``GET /api/slice``          PNG of ``?axis=0&index=12&token=T`` (0 axial, 1 coronal, 2 sagittal)
 ``POST /api/click``         ``{z, y, x, foreground}``
 ``POST /api/undo``          take back the last click/stroke; ``/api/clear`` forgets the structure
 ``POST /api/select``        ``{structure}``
 ``POST /api/brush``         ``{z, points: [[y, x], ...], radius, erase}``
-``POST /api/save``          ``{path?}`` -> ``{path}``
-``POST /api/save-corrections``  ``{dataset?, case?}`` -> ``{dataset, files}``
+``POST /api/save``          ``{}`` -> ``{path}``
+``POST /api/save-corrections``  ``{}`` -> ``{case_saved, dataset, files}``
 ==========================  ==============================================================================
 
-Every POST answers with the new state (plus what it saved). Requests are served one at a time on the
-session (a lock), so the page never sees a half-updated mask.
+A body field a request does not take is refused (400); ``path``, ``dataset`` and ``case`` with a message
+that says they are fixed on the command line. Every POST answers with the new state (plus what it saved).
+Requests are served one at a time on the session (a lock), so the page never sees a half-updated mask.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import webbrowser
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Any
-from urllib.parse import parse_qs, urlparse
+from typing import Any, cast
+from urllib.parse import ParseResult, parse_qs, urlparse
 
 from clinseg.errors import ClinsegError
+from clinseg.interactive.viewer.security import (
+    BODY_TIMEOUT_S,
+    LOOPBACK_NAMES,
+    TOKEN_HEADER,
+    TOKEN_QUERY,
+    AccessPolicy,
+    Refused,
+    body_length,
+    check_json_content_type,
+    new_token,
+    read_body,
+)
 from clinseg.interactive.viewer.session import ViewerSession
 
 log = logging.getLogger(__name__)
@@ -56,15 +78,27 @@ _STATIC = {
     "/viewer.js": ("viewer.js", "text/javascript; charset=utf-8"),
     "/viewer.css": ("viewer.css", "text/css; charset=utf-8"),
 }
-_MAX_BODY = 1 << 20
+#: Placeholder in ``index.html`` replaced by the session token (for the script and style sheet addresses).
+_TOKEN_SLOT = b"__CLINSEG_TOKEN__"
+#: Body fields the page may never send, and the command-line option that fixes each instead.
+_FIXED_AT_START = {"path": "--out", "dataset": "--dataset", "case": "--case"}
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+}
+_TOKEN_IN_TEXT = re.compile(rf"({TOKEN_QUERY}=)[^&\s\"]+")
 
 
-class BadRequest(Exception):
+class BadRequest(Refused):
     """A request the API cannot serve; answered with status 400 and the message."""
 
 
-def _static(name: str) -> bytes:
-    return resources.files("clinseg.interactive.viewer").joinpath("static", name).read_bytes()
+def _static(name: str, token: str) -> bytes:
+    data = resources.files("clinseg.interactive.viewer").joinpath("static", name).read_bytes()
+    return data.replace(_TOKEN_SLOT, token.encode("ascii"))
 
 
 def _field(body: dict, name: str, kind: Callable[[Any], Any], default: Any = ...) -> Any:
@@ -82,6 +116,21 @@ def _flag(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     raise ValueError(value)
+
+
+def _check_fields(body: dict, allowed: tuple[str, ...]) -> None:
+    """Refuse body fields a request does not take; the save locations with a message naming their option."""
+    for name in body:
+        if name in _FIXED_AT_START:
+            raise BadRequest(f"field {name!r} is refused: where the viewer saves is fixed when it starts "
+                             f"(clinseg interact ... {_FIXED_AT_START[name]}), never chosen by the page")
+        if name not in allowed:
+            raise BadRequest(f"unexpected field {name!r} (this request takes {', '.join(allowed) or 'none'})")
+
+
+def _redact(text: str) -> str:
+    """``text`` with the value of every ``token=`` parameter hidden (for the log)."""
+    return _TOKEN_IN_TEXT.sub(r"\1***", text)
 
 
 class _Api:
@@ -119,120 +168,175 @@ class _Api:
         return self.session.summary()
 
     def save(self, body: dict) -> dict:
-        path = self.session.save_prediction(_field(body, "path", str, None) or None)
+        path = self.session.save_prediction()
         return {**self.session.summary(), "path": str(path), "message": f"saved {path}"}
 
     def save_corrections(self, body: dict) -> dict:
-        dataset = _field(body, "dataset", str, None) or None
-        files = self.session.save_corrections(dataset, _field(body, "case", str, None) or None)
-        root = files[-1].parent  # dataset.json is written last
+        saved = self.session.save_corrections()
+        root = saved.files[-1].parent  # dataset.json is written last
         touched = ", ".join(self.session.touched)
-        return {**self.session.summary(), "dataset": str(root), "files": [str(f) for f in files],
-                "message": f"saved {self.session.case_id} ({touched}) into {root}"}
+        note = f" (case {saved.requested} there holds another image)" if saved.renamed else ""
+        return {**self.session.summary(), "case_saved": saved.case_id, "dataset": str(root),
+                "files": [str(f) for f in saved.files],
+                "message": f"saved {saved.case_id} ({touched}) into {root}{note}"}
+
+    def posts(self) -> dict[str, tuple[tuple[str, ...], Callable[[dict], dict]]]:
+        """POST path -> (the body fields it takes, the action)."""
+        return {
+            "/api/click": (("z", "y", "x", "foreground"), self.click),
+            "/api/undo": ((), self.undo),
+            "/api/clear": ((), self.clear),
+            "/api/select": (("structure",), self.select),
+            "/api/brush": (("z", "points", "radius", "erase"), self.brush),
+            "/api/save": ((), self.save),
+            "/api/save-corrections": ((), self.save_corrections),
+        }
 
 
-def _handler(api: _Api, lock: threading.Lock) -> type[BaseHTTPRequestHandler]:
-    posts: dict[str, Callable[[dict], dict]] = {
-        "/api/click": api.click,
-        "/api/undo": api.undo,
-        "/api/clear": api.clear,
-        "/api/select": api.select,
-        "/api/brush": api.brush,
-        "/api/save": api.save,
-        "/api/save-corrections": api.save_corrections,
-    }
+class _HttpServer(ThreadingHTTPServer):
+    """The HTTP server with what its handlers need: the API, the session lock, the access policy."""
 
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "clinseg-viewer"
+    daemon_threads = True
+    api: _Api
+    lock: threading.Lock
+    policy: AccessPolicy
+    body_timeout: float
 
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("%s " + format, self.address_string(), *args)
 
-        def _send(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
+class _Handler(BaseHTTPRequestHandler):
+    """One connection: checks the caller (:meth:`_serve`), then answers GET and POST requests."""
 
-        def _json(self, payload: dict, status: int = HTTPStatus.OK) -> None:
-            self._send(status, json.dumps(payload).encode("utf-8"), "application/json")
+    server_version = "clinseg-viewer"
 
-        def _guarded(self, action: Callable[[], None]) -> None:
-            try:
-                action()
-            except (BadRequest, ClinsegError, ValueError) as exc:
-                self._json({"error": str(exc)}, HTTPStatus.BAD_REQUEST)
-            except Exception as exc:  # the page gets one line, the log the traceback
-                log.exception("viewer request %s failed", self.path)
-                self._json({"error": f"{type(exc).__name__}: {exc}"}, HTTPStatus.BAD_REQUEST)
+    @property
+    def timeout(self) -> float:  # type: ignore[override]  # socket timeout while waiting for a request
+        return self._server.body_timeout
 
-        def do_GET(self) -> None:
+    @property
+    def _server(self) -> _HttpServer:
+        return cast(_HttpServer, self.server)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), _redact(format % args))
+
+    def _send(self, status: int, body: bytes, content_type: str, close: bool = False) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in _HEADERS.items():
+            self.send_header(name, value)
+        if close:  # the request's body may be unread: the connection cannot carry another request
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, payload: dict, status: int = HTTPStatus.OK, close: bool = False) -> None:
+        self._send(status, json.dumps(payload).encode("utf-8"), "application/json", close)
+
+    def _serve(self, answer: Callable[[ParseResult], None]) -> None:
+        """Check the caller, then ``answer(url)``; every error becomes one JSON line with its status."""
+        try:
             url = urlparse(self.path)
-            if url.path in _STATIC:
-                name, content_type = _STATIC[url.path]
-                self._guarded(lambda: self._send(HTTPStatus.OK, _static(name), content_type))
-            elif url.path == "/api/state":
-                self._guarded(lambda: self._locked_json(api.session.summary))
-            elif url.path == "/api/slice":
-                self._guarded(lambda: self._slice(parse_qs(url.query)))
-            else:
-                self._json({"error": f"not found: {url.path}"}, HTTPStatus.NOT_FOUND)
+            query = parse_qs(url.query)
+            token = self.headers.get(TOKEN_HEADER) or (query.get(TOKEN_QUERY) or [None])[-1]
+            self._server.policy.check(self.headers.get("Host"), self.headers.get("Origin"), token)
+            answer(url)
+        except Refused as exc:
+            self._json({"error": str(exc)}, exc.status, close=True)
+        except (ClinsegError, ValueError) as exc:
+            self._json({"error": str(exc)}, HTTPStatus.BAD_REQUEST, close=True)
+        except Exception as exc:  # the page gets one line, the log the traceback
+            log.exception("viewer request %s failed", _redact(self.path))
+            self._json({"error": f"{type(exc).__name__}: {exc}"}, HTTPStatus.BAD_REQUEST, close=True)
 
-        def do_POST(self) -> None:
-            url = urlparse(self.path)
-            action = posts.get(url.path)
-            if action is None:
-                self._json({"error": f"not found: {url.path}"}, HTTPStatus.NOT_FOUND)
-                return
-            self._guarded(lambda: self._locked_json(lambda: action(self._body())))
+    def do_GET(self) -> None:
+        self._serve(self._get)
 
-        def _body(self) -> dict:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > _MAX_BODY:
-                raise BadRequest(f"request body too large ({length} bytes)")
-            raw = self.rfile.read(length) if length else b"{}"
-            try:
-                body = json.loads(raw or b"{}")
-            except json.JSONDecodeError as exc:
-                raise BadRequest(f"the request body is not JSON ({exc})") from None
-            if not isinstance(body, dict):
-                raise BadRequest("the request body must be a JSON object")
-            return body
+    def do_POST(self) -> None:
+        self._serve(self._post)
 
-        def _locked_json(self, produce: Callable[[], dict]) -> None:
+    def _get(self, url: ParseResult) -> None:
+        api, lock = self._server.api, self._server.lock
+        if url.path in _STATIC:
+            name, content_type = _STATIC[url.path]
+            self._send(HTTPStatus.OK, _static(name, self._server.policy.token), content_type)
+        elif url.path == "/api/state":
             with lock:
-                payload = produce()
+                payload = api.session.summary()
             self._json(payload)
+        elif url.path == "/api/slice":
+            self._slice(parse_qs(url.query))
+        else:
+            raise Refused(f"not found: {url.path}", HTTPStatus.NOT_FOUND)
 
-        def _slice(self, query: dict[str, list[str]]) -> None:
-            params = {k: v[-1] for k, v in query.items()}
-            axis = _field(params, "axis", int, 0)
-            index = _field(params, "index", int)
-            with lock:
-                png = api.session.slice_png(axis, index)
-            self._send(HTTPStatus.OK, png, "image/png")
+    def _post(self, url: ParseResult) -> None:
+        route = self._server.api.posts().get(url.path)
+        if route is None:
+            raise Refused(f"not found: {url.path}", HTTPStatus.NOT_FOUND)
+        fields, action = route
+        body = self._body()  # read in full before taking the lock: a slow client never holds it
+        _check_fields(body, fields)
+        with self._server.lock:
+            payload = action(body)
+        self._json(payload)
 
-    return Handler
+    def _body(self) -> dict:
+        check_json_content_type(self.headers.get_content_type())
+        length = body_length(self.headers.get("Content-Length"), self.headers.get("Transfer-Encoding"))
+        raw = read_body(self.rfile, self.connection, length, self._server.body_timeout)
+        self.connection.settimeout(self.timeout)
+        try:
+            body = json.loads(raw or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"the request body is not JSON ({exc})") from None
+        if not isinstance(body, dict):
+            raise BadRequest("the request body must be a JSON object")
+        return body
+
+    def _slice(self, query: dict[str, list[str]]) -> None:
+        params = {k: v[-1] for k, v in query.items()}
+        axis = _field(params, "axis", int, 0)
+        index = _field(params, "index", int)
+        with self._server.lock:
+            png = self._server.api.session.slice_png(axis, index)
+        self._send(HTTPStatus.OK, png, "image/png")
 
 
 class ViewerServer:
     """A running viewer: serves in a background thread until :meth:`shutdown`.
 
+    Parameters
+    ----------
+    session : the session to serve.
+    host : ``127.0.0.1`` or ``localhost`` (loopback only; anything else is refused).
+    port : the port (0: a free one).
+    token : the session token; default a fresh random one (:func:`~.security.new_token`).
+    body_timeout : seconds a client has to send a request body.
+
     Attributes
     ----------
-    url : the page's address, e.g. ``http://127.0.0.1:8765/``.
+    url : the page's address with the token, e.g. ``http://127.0.0.1:8765/?token=...``.
+    origin : the server's own origin, e.g. ``http://127.0.0.1:8765``.
+    token : the session token every request must carry.
     session : the session it serves.
     """
 
-    def __init__(self, session: ViewerSession, host: str, port: int) -> None:
+    def __init__(self, session: ViewerSession, host: str = "127.0.0.1", port: int = 0, *,
+                 token: str | None = None, body_timeout: float = BODY_TIMEOUT_S) -> None:
+        if host not in LOOPBACK_NAMES:
+            raise ClinsegError(f"the viewer serves on the loopback address only ({' or '.join(LOOPBACK_NAMES)}), "
+                               f"not {host!r}")
         self.session = session
-        self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer((host, port), _handler(_Api(session), self._lock))
-        self._httpd.daemon_threads = True
+        self.token = token or new_token()
+        self._httpd = _HttpServer((host, port), _Handler)
         bound_host, bound_port = self._httpd.server_address[:2]
-        self.url = f"http://{bound_host}:{bound_port}/"
+        self._httpd.api = _Api(session)
+        self._httpd.lock = threading.Lock()
+        self._httpd.policy = AccessPolicy(self.token, int(bound_port))
+        self._httpd.body_timeout = float(body_timeout)
+        self.origin = f"http://{bound_host}:{bound_port}"
+        self.url = f"{self.origin}/?{TOKEN_QUERY}={self.token}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="clinseg-viewer", daemon=True)
         self._thread.start()
 
@@ -253,14 +357,15 @@ class ViewerServer:
         self.shutdown()
 
 
-def serve(session: ViewerSession, host: str = "127.0.0.1", port: int = 0, open_browser: bool = False) -> ViewerServer:
-    """Serve ``session`` on ``host:port`` (port 0 picks a free one) in a background thread.
+def serve(session: ViewerSession, host: str = "127.0.0.1", port: int = 0, open_browser: bool = False, *,
+          body_timeout: float = BODY_TIMEOUT_S) -> ViewerServer:
+    """Serve ``session`` on ``host:port`` (loopback; port 0 picks a free one) in a background thread.
 
-    Returns the running :class:`ViewerServer`; its ``url`` is the page. ``open_browser`` opens it in the
-    default web browser.
+    Returns the running :class:`ViewerServer`; its ``url`` is the page with the session token. ``open_browser``
+    opens it in the default web browser. ``body_timeout``: seconds a client has to send a request body.
     """
-    server = ViewerServer(session, host, port)
-    log.info("viewer at %s", server.url)
+    server = ViewerServer(session, host, port, body_timeout=body_timeout)
+    log.info("viewer at %s", server.origin)
     if open_browser:
         webbrowser.open(server.url)
     return server

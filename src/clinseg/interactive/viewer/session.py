@@ -9,11 +9,14 @@ last click or stroke of the current structure.
 A slice-wise network recomputes only the clicked axial slice (``slices=[z]``), so a click answers in a
 fraction of a second; a 3-D network recomputes the volume.
 
-Saving: :meth:`save_prediction` writes the current structure's mask with the image's geometry (default
-``<RUN>/interact/<case>/<structure>.nii.gz``, the layout ``clinseg predict`` writes and ``clinseg evaluate``
-reads); :meth:`save_corrections` adds the image and the *touched* structures (those with at least one click
-or stroke) to a dataset folder (default ``<RUN>/corrections``), to fine-tune on:
-``clinseg train NEWDATASET --out RUN2 --init RUN/checkpoints/best.pt``.
+Saving: :meth:`save_prediction` writes the current structure's mask with the image's geometry to
+``<OUT>/<case>/<structure>.nii.gz`` (``OUT`` default ``<RUN>/interact``: the layout ``clinseg predict`` writes
+and ``clinseg evaluate`` reads); :meth:`save_corrections` adds the image and the *touched* structures (those
+with at least one click or stroke) to a dataset folder (default ``<RUN>/corrections``), to fine-tune on:
+``clinseg train NEWDATASET --out RUN2 --init RUN/checkpoints/best.pt``. The case id, the prediction folder
+and the dataset folder are fixed when the session is made (the viewer's page cannot change them); an
+existing dataset case holding another image is never overwritten (see
+:func:`~clinseg.interactive.viewer.corrections.free_case_id`).
 
 Arrays: the image is ``(C, Z, Y, X)`` (normalised as in training); masks ``(Z, Y, X)`` uint8; points
 ``(z, y, x)`` voxel indices.
@@ -31,9 +34,10 @@ from typing import Protocol
 import numpy as np
 
 from clinseg.errors import ClinsegError
-from clinseg.interactive.viewer.corrections import save_case
+from clinseg.interactive.viewer.corrections import SavedCase, save_case
 from clinseg.interactive.viewer.display import disc_stroke, render_png, window
 from clinseg.io.image import Geometry, strip_ending, write_image
+from clinseg.names import check_name
 
 Point = tuple[int, int, int]
 _CHANNEL_RE = re.compile(r"^(?P<case>.+)_\d{4}$")
@@ -101,9 +105,12 @@ class ViewerSession:
     ----------
     network : the interactive network (``InteractiveNetwork.from_run``).
     image_path : a single image file, or the ``_0000`` file of a multi-channel case.
-    case_id : case id for saved files; default from the image file name.
+    case_id : case id for saved files (a safe file name, :func:`clinseg.names.check_name`); default from the
+        image file name.
     run_dir : the run folder; gives the default save locations.
     dataset_dir : default dataset folder for :meth:`save_corrections` (else ``<run_dir>/corrections``).
+    prediction_dir : :meth:`save_prediction` writes ``<prediction_dir>/<case>/<structure>.nii.gz`` (default
+        ``<run_dir>/interact``).
 
     Examples
     --------
@@ -113,12 +120,14 @@ class ViewerSession:
     """
 
     def __init__(self, network: ClickSegmenter, image_path: str | Path, *, case_id: str | None = None,
-                 run_dir: str | Path | None = None, dataset_dir: str | Path | None = None) -> None:
+                 run_dir: str | Path | None = None, dataset_dir: str | Path | None = None,
+                 prediction_dir: str | Path | None = None) -> None:
         self.network = network
         self.image_path = Path(image_path)
-        self.case_id = case_id or case_id_of(image_path)
+        self.case_id = check_name(case_id or case_id_of(image_path), "case id", "--case" if case_id else image_path)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.dataset_dir = Path(dataset_dir) if dataset_dir is not None else None
+        self.prediction_dir = Path(prediction_dir) if prediction_dir is not None else None
         self.image, self.geometry = network.load_image(self.image_path)
         if self.image.ndim != 4:
             raise ClinsegError(f"{image_path}: expected a (C, Z, Y, X) image from the network, got {self.image.shape}")
@@ -180,7 +189,8 @@ class ViewerSession:
             "voxels": int(np.count_nonzero(mask)),
             "volume_ml": round(float(np.count_nonzero(mask)) * self.geometry.voxel_volume_ml, 3),
             "mask_hash": hashlib.sha1(mask.tobytes()).hexdigest()[:12],
-            "prediction_path": str(self.default_prediction_path()) if self.run_dir else None,
+            "prediction_path": (str(self.default_prediction_path())
+                                if (self.prediction_dir or self.run_dir) else None),
             "dataset_path": str(self.default_dataset_dir()) if (self.dataset_dir or self.run_dir) else None,
         }
 
@@ -263,11 +273,17 @@ class ViewerSession:
 
     # -- saving --------------------------------------------------------------------------------------------
     def default_prediction_path(self, structure: str | None = None) -> Path:
-        if self.run_dir is None:
+        """``<prediction_dir>/<case>/<structure>.nii.gz`` (``prediction_dir`` default ``<run_dir>/interact``)."""
+        if self.prediction_dir is not None:
+            root = self.prediction_dir
+        elif self.run_dir is not None:
+            root = self.run_dir / "interact"
+        else:
             raise ClinsegError("no run folder known: give the path to save the prediction to")
-        return self.run_dir / "interact" / self.case_id / f"{structure or self.structure}.nii.gz"
+        return root / self.case_id / f"{structure or self.structure}.nii.gz"
 
     def default_dataset_dir(self) -> Path:
+        """The dataset folder given at start, else ``<run_dir>/corrections``."""
         if self.dataset_dir is not None:
             return self.dataset_dir
         if self.run_dir is None:
@@ -281,9 +297,10 @@ class ViewerSession:
         write_image(self.mask(), self.geometry.with_shape(self.shape), dest)
         return dest
 
-    def save_corrections(self, dataset_dir: str | Path | None = None, case_id: str | None = None) -> list[Path]:
+    def save_corrections(self, dataset_dir: str | Path | None = None, case_id: str | None = None) -> SavedCase:
         """Add the image and the touched structures' masks to a dataset folder (default
-        :meth:`default_dataset_dir`) as case ``case_id`` (default the session's); returns the files written.
+        :meth:`default_dataset_dir`) as case ``case_id`` (default the session's), or as ``<case>_2`` … when
+        the dataset holds that id with another image; returns the id used and the files written.
         See :func:`clinseg.interactive.viewer.corrections.save_case`."""
         root = Path(dataset_dir) if dataset_dir else self.default_dataset_dir()
         masks = {s: self.mask(s) for s in self.touched}

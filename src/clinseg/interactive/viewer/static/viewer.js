@@ -6,17 +6,22 @@
 //
 // Views follow clinseg/interactive/viewer/display.py: axial shows rows=Y, cols=X; coronal rows=Z (flipped,
 // last slice on top), cols=X; sagittal rows=Z (flipped), cols=Y. A pixel maps back to (z, y, x) below.
+//
+// Every request carries the session token the server wrote into the page's <meta name="clinseg-token">:
+// API calls in the X-Clinseg-Token header, slice images in the token query parameter (security.py).
 "use strict";
 
 const el = (id) => document.getElementById(id);
+const TOKEN = document.querySelector('meta[name="clinseg-token"]').content;
 const view = { axis: 0, index: 0 };
 let state = null;
 let version = 0;
 let stroke = null;
 
 async function api(path, body) {
-  const options = body === undefined ? {} : {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  const headers = { "X-Clinseg-Token": TOKEN };
+  const options = body === undefined ? { headers } : {
+    method: "POST", headers: { ...headers, "Content-Type": "application/json" }, body: JSON.stringify(body),
   };
   const response = await fetch(path, options);
   const payload = await response.json();
@@ -65,7 +70,8 @@ function showStatus() {
 function refreshImage() {
   version += 1;
   const img = el("slice");
-  img.src = `/api/slice?axis=${view.axis}&index=${view.index}&h=${state.mask_hash}&v=${version}`;
+  img.src = `/api/slice?axis=${view.axis}&index=${view.index}&h=${state.mask_hash}&v=${version}` +
+    `&token=${encodeURIComponent(TOKEN)}`;
   const [rows, cols, srow, scol] = viewGeometry();
   const box = Math.min(window.innerWidth - 360, window.innerHeight - 140, 900);
   const scale = Math.max(box, 256) / Math.max(rows * srow, cols * scol);
@@ -164,8 +170,8 @@ async function start() {
   const select = el("structure");
   for (const name of state.structures) select.add(new Option(name, name));
   select.value = state.structure;
-  el("save-path").placeholder = state.prediction_path || "path to save the mask to";
-  el("dataset").placeholder = state.dataset_path || "dataset folder";
+  el("prediction-path").textContent = state.prediction_path || "(no folder given)";
+  el("dataset-path").textContent = state.dataset_path || "(no folder given)";
   showStatus();
   setAxis(0);
 
@@ -185,9 +191,8 @@ async function start() {
     if (confirm(`Forget every click and stroke of ${state.structure}?`)) act("/api/clear");
   });
   el("brush").addEventListener("change", () => img.classList.toggle("brush", el("brush").checked));
-  el("save").addEventListener("click", () => act("/api/save", { path: el("save-path").value || null }, "saving…"));
-  el("save-corrections").addEventListener("click",
-    () => act("/api/save-corrections", { dataset: el("dataset").value || null }, "saving…"));
+  el("save").addEventListener("click", () => act("/api/save", {}, "saving…"));
+  el("save-corrections").addEventListener("click", () => act("/api/save-corrections", {}, "saving…"));
   say("left click on the structure to segment it");
 }
 
