@@ -6,10 +6,12 @@ files it did not produce. Files get random names, so the folder order says nothi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -174,3 +176,23 @@ def ball(shape=(8, 32, 32), centre=(4, 16, 16), radii=(3, 8, 8)) -> np.ndarray:
     z, y, x = np.ogrid[: shape[0], : shape[1], : shape[2]]
     d = sum(((a - c) / r) ** 2 for a, c, r in zip((z, y, x), centre, radii))
     return (d <= 1.0).astype(np.uint8)
+
+
+def edit_dicom(path: Path, edit: Callable[[Dataset], object], out: Path | None = None) -> Path:
+    """Read ``path``, change the dataset with ``edit`` and save it to ``out`` (default: over ``path``).
+
+    For damaged-file tests: ``edit`` deletes or garbles tags the way a broken exporter would.
+    """
+    ds = pydicom.dcmread(path)
+    edit(ds)
+    out = out or path
+    ds.save_as(out, enforce_file_format=True)
+    return out
+
+
+def truncate(path: Path, keep: int, out: Path | None = None) -> Path:
+    """Write the first ``keep`` bytes of ``path`` to ``out`` (default: over ``path``): an interrupted copy."""
+    data = path.read_bytes()
+    out = out or path
+    out.write_bytes(data[:keep])
+    return out

@@ -19,7 +19,8 @@ def import_dicom(
     keep_unmapped: bool = typer.Option(False, "--keep-unmapped", help="Import ROIs the mapping does not know "
                                        "under their own (sanitised) name instead of only listing them."),
     allow_missing: bool = typer.Option(False, "--allow-missing", help="Skip (and report) a structure set whose "
-                                       "image series is not in SRC_DIR instead of failing."),
+                                       "image series is not in SRC_DIR, or was rejected (a gap, two slices at one "
+                                       "position, a truncated slice), instead of failing."),
 ) -> None:
     """Import DICOM images and their structure sets into a dataset, harmonising structure names."""
     from clinseg.data.structure_names import load_name_map
@@ -32,10 +33,13 @@ def import_dicom(
                   f"({len(report.test_cases)} series without structures -> imagesTs); structures: "
                   f"{', '.join(structures)}", highlight=False)
     for status, label in (("unmapped", "unmapped names (not imported)"), ("ambiguous", "ambiguous ROIs"),
-                          ("empty", "empty ROIs")):
+                          ("empty", "empty ROIs"), ("damaged", "damaged ROIs (not imported)")):
         found = report.names_with(status)
         if found:
             console.print(f"[yellow]{label}:[/] {', '.join(found)}", highlight=False)
+    damaged_files = {r["file"] for r in report.rows if r["status"] == "damaged" and not r["name"]}
+    if damaged_files:
+        console.print(f"[yellow]damaged structure set(s):[/] {len(damaged_files)} (see the report)", highlight=False)
     if report.skipped_files:
-        console.print(f"[yellow]skipped {report.skipped_files} file(s)[/]", highlight=False)
+        console.print(f"[yellow]skipped {report.skipped_files} file(s) or series[/]", highlight=False)
     console.print(f"report: {dataset / 'import-report.csv'}", highlight=False)

@@ -5,6 +5,8 @@ nomenclature for head-and-neck and brain organs at risk (``tg263_names.yaml`` be
 Matching is case-insensitive and treats runs of spaces, ``_``, ``-`` and ``.`` as one separator
 (:func:`name_key`), so ``Eye_L``, ``eye l`` and ``EYE-L`` are the same name. A standard name always maps to
 itself. A synonym listed under two standard names is an error (it would make the mapping ambiguous).
+Standard names become file names (``structuresTr/<case>/<standard>.nii.gz``), so they must be file-name-safe
+identifiers that pass :func:`clinseg.names.name_problem`.
 
 Examples
 --------
@@ -25,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from clinseg.errors import ConfigError
+from clinseg.names import MAX_NAME_LENGTH, name_problem
 
 DEFAULT_NAMES_FILE = "tg263_names.yaml"
 
@@ -54,9 +57,10 @@ class NameMap:
         synonyms: dict[str, str] = {}
         for standard, names in raw.items():
             standard = str(standard)
-            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", standard):
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", standard) or name_problem(standard):
                 raise ConfigError(f"{source}: standard name {standard!r} must be a file-name-safe identifier "
-                                  "(letters, digits, '_', '-', '.')")
+                                  f"(letters, digits, '_', '-', '.'; at most {MAX_NAME_LENGTH} characters): "
+                                  "it becomes the structure's file name")
             if names is None:
                 names = []
             if isinstance(names, str):

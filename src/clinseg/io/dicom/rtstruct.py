@@ -15,7 +15,10 @@ Conventions
   run along the voxel edges of the mask (``find_contours`` at level 0.5, through the midpoints between
   voxel centres, corners cut diagonally), so mask -> RTSTRUCT -> mask gives back the mask.
 * **Slices.** A contour is assigned to the slice nearest its mean position along the slice normal; points
-  are in mm (LPS), as ``ContourData`` requires.
+  are in mm (LPS), as ``ContourData`` requires. A contour whose nearest slice lies outside the volume is
+  ignored (:func:`contours_off_grid` lists them).
+* **Damaged files.** :func:`read_rtstruct` reads around damage and reports it (``Roi.damage``,
+  ``Roi.notes``, ``StructureSet.problems``); see :mod:`clinseg.io.dicom._rtstruct_read`.
 """
 
 from __future__ import annotations
@@ -23,81 +26,23 @@ from __future__ import annotations
 import datetime as _dt
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from skimage.draw import polygon as fill_polygon
 from skimage.measure import approximate_polygon, find_contours
 
-from clinseg.errors import ImageReadError
 from clinseg.io.atomic import atomic_path
+from clinseg.io.dicom._rtstruct_read import Roi, StructureSet, read_rtstruct
 from clinseg.io.dicom.series import Series
 from clinseg.io.image import Geometry
 
+__all__ = ["Roi", "StructureSet", "contour_slices", "contours_off_grid", "mask_to_contours", "rasterise",
+           "read_rtstruct", "write_rtstruct"]
+
 RTSTRUCT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
-
-
-@dataclass(frozen=True)
-class Roi:
-    """One ROI of a structure set: number, name, display colour (RGB) and contours ``(P, 3)`` in mm."""
-
-    number: int
-    name: str
-    colour: tuple[int, int, int] | None
-    contours: tuple[np.ndarray, ...]
-
-
-@dataclass(frozen=True)
-class StructureSet:
-    """A parsed RTSTRUCT: the series and instances it references, and its ROIs."""
-
-    path: Path
-    frame_of_reference_uid: str
-    referenced_series_uids: tuple[str, ...]
-    referenced_instance_uids: tuple[str, ...]
-    rois: tuple[Roi, ...]
-
-
-def read_rtstruct(path: str | os.PathLike[str]) -> StructureSet:
-    """Parse an RTSTRUCT file. Raises :class:`~clinseg.errors.ImageReadError` naming the file."""
-    path = Path(path)
-    try:
-        ds = pydicom.dcmread(path)
-    except Exception as exc:
-        raise ImageReadError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc})") from exc
-    if getattr(ds, "Modality", "") != "RTSTRUCT":
-        raise ImageReadError(f"{path}: not an RTSTRUCT (Modality {getattr(ds, 'Modality', '?')})")
-    series_uids, frame_uid = [], ""
-    for frame in getattr(ds, "ReferencedFrameOfReferenceSequence", []):
-        frame_uid = frame_uid or str(getattr(frame, "FrameOfReferenceUID", ""))
-        for study in getattr(frame, "RTReferencedStudySequence", []):
-            for series in getattr(study, "RTReferencedSeriesSequence", []):
-                series_uids.append(str(series.SeriesInstanceUID))
-    names = {int(r.ROINumber): str(getattr(r, "ROIName", f"ROI_{r.ROINumber}"))
-             for r in getattr(ds, "StructureSetROISequence", [])}
-    rois, instances = [], []
-    for item in getattr(ds, "ROIContourSequence", []):
-        number = int(item.ReferencedROINumber)
-        colour = tuple(int(v) for v in item.ROIDisplayColor) if "ROIDisplayColor" in item else None
-        contours = []
-        for contour in getattr(item, "ContourSequence", []):
-            for image in getattr(contour, "ContourImageSequence", []):
-                instances.append(str(image.ReferencedSOPInstanceUID))
-            if str(getattr(contour, "ContourGeometricType", "CLOSED_PLANAR")) != "CLOSED_PLANAR":
-                continue  # POINT / OPEN_PLANAR contours enclose no volume
-            points = np.asarray([float(v) for v in contour.ContourData], dtype=np.float64).reshape(-1, 3)
-            if len(points) >= 3:
-                contours.append(points)
-        rois.append(Roi(number, names.get(number, f"ROI_{number}"), colour, tuple(contours)))  # type: ignore[arg-type]
-    listed = {r.number for r in rois}
-    rois += [Roi(n, name, None, ()) for n, name in names.items() if n not in listed]  # declared, never drawn
-    return StructureSet(path, frame_uid, tuple(dict.fromkeys(series_uids)), tuple(dict.fromkeys(instances)),
-                        tuple(sorted(rois, key=lambda r: r.number)))
 
 
 def _to_index(points: np.ndarray, geometry: Geometry) -> np.ndarray:
@@ -113,19 +58,35 @@ def _to_physical(index: np.ndarray, geometry: Geometry) -> np.ndarray:
     return np.asarray(geometry.origin) + (index * np.asarray(geometry.spacing)) @ direction.T
 
 
+def contour_slices(contours: Sequence[np.ndarray], geometry: Geometry) -> np.ndarray:
+    """The slice index (array Z) each contour ``(P, 3)`` mm is filled on: the slice nearest its mean position.
+
+    Indices may lie outside ``[0, Z)`` for contours off the volume (-1 for one too far to count); ``(N,)`` int64.
+    """
+    centres = [float(_to_index(points, geometry)[:, 2].mean()) for points in contours]
+    return np.asarray([round(z) if abs(z) < 2**62 else -1 for z in centres], dtype=np.int64)
+
+
+def contours_off_grid(contours: Sequence[np.ndarray], geometry: Geometry) -> list[float]:
+    """Positions (mm along the slice normal) of the contours :func:`rasterise` ignores: off the volume."""
+    slices = contour_slices(contours, geometry)
+    normal = np.asarray(geometry.direction, dtype=np.float64).reshape(3, 3)[:, 2]
+    return [float(normal @ points.mean(axis=0)) for points, z in zip(contours, slices)
+            if not 0 <= z < geometry.shape[0]]
+
+
 def rasterise(contours: Sequence[np.ndarray], geometry: Geometry) -> np.ndarray:
     """Fill closed planar contours (each ``(P, 3)`` mm) on the grid of ``geometry``: ``(Z, Y, X)`` uint8.
 
     Contours of one slice are combined with the even-odd rule (XOR), so inner contours are holes. Contours
-    off the volume (beyond half a slice) are ignored.
+    off the volume (beyond half a slice, :func:`contours_off_grid`) are ignored.
     """
     shape = tuple(int(s) for s in geometry.shape)
     mask = np.zeros(shape, dtype=bool)
-    for points in contours:
-        index = _to_index(points, geometry)
-        z = int(np.round(index[:, 2].mean()))
+    for points, z in zip(contours, contour_slices(contours, geometry)):
         if not 0 <= z < shape[0]:
             continue
+        index = _to_index(points, geometry)
         rr, cc = fill_polygon(index[:, 1], index[:, 0], shape=shape[1:])
         plane = np.zeros(shape[1:], dtype=bool)
         plane[rr, cc] = True

@@ -21,15 +21,17 @@ from pydicom.uid import generate_uid
 
 from clinseg.errors import ImageReadError
 from clinseg.io.atomic import atomic_path
+from clinseg.io.dicom._damage import describe
 from clinseg.io.dicom.series import ScanResult, Series
 
 
 class SegReadError(ImageReadError):
-    """A SEG file cannot be used; ``missing_series`` when its source series is not available."""
+    """A SEG file cannot be used; ``missing_series`` when its source series (``series_uids``) is not available."""
 
-    def __init__(self, message: str, missing_series: bool = False) -> None:
+    def __init__(self, message: str, missing_series: bool = False, series_uids: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.missing_series = missing_series
+        self.series_uids = series_uids
 
 
 def write_seg(path: str | os.PathLike[str], masks: np.ndarray, names: Sequence[str],
@@ -72,7 +74,7 @@ def _open(path: Path) -> hd.seg.Segmentation:
     try:
         return hd.seg.segread(path)
     except Exception as exc:
-        raise SegReadError(f"{path}: not a readable DICOM-SEG ({type(exc).__name__}: {exc})") from exc
+        raise SegReadError(f"{path}: not a readable DICOM-SEG ({describe(exc)})") from exc
 
 
 def read_seg(path: str | os.PathLike[str], series: Series) -> list[tuple[str, tuple[int, int, int] | None, np.ndarray]]:
@@ -86,7 +88,11 @@ def read_seg(path: str | os.PathLike[str], series: Series) -> list[tuple[str, tu
         pixels = seg.get_pixels_by_source_instance(series.sop_instance_uids, segment_numbers=numbers,
                                                    assert_missing_frames_are_empty=True, dtype=np.uint8)
     except Exception as exc:
-        raise SegReadError(f"{path}: its frames do not map onto series {series.uid} ({exc})") from exc
+        raise SegReadError(f"{path}: its frames do not map onto series {series.uid} ({describe(exc)})") from exc
+    expected = (*series.geometry.shape, len(numbers))
+    if pixels.shape != expected:
+        raise SegReadError(f"{path}: its frames of shape {pixels.shape[1:3]} do not lie on the grid of series "
+                           f"{series.uid} {series.geometry.shape[1:]}")
     out = []
     for i, number in enumerate(numbers):
         description = seg.get_segment_description(number)
@@ -102,13 +108,20 @@ def read_seg_segments(path: str | os.PathLike[str], scan: ScanResult
                       ) -> tuple[str, list[tuple[str, tuple[int, int, int] | None, np.ndarray]]]:
     """Find the source series of a SEG among ``scan``'s series and read its segments: ``(series UID, …)``.
 
-    Raises :class:`SegReadError` (``missing_series`` set) when no scanned series is its source.
+    Raises :class:`SegReadError` (``missing_series`` and ``series_uids`` set) when no scanned series is its
+    source, and for any damage highdicom or NumPy stumble on (one line naming the file).
     """
     path = Path(path)
     seg = _open(path)
-    sources = {str(series_uid) for _, series_uid, _ in seg.get_source_image_uids()}
-    for uid in sorted(sources):
-        if uid in scan.series:
-            return uid, read_seg(path, scan.series[uid])
+    try:
+        sources = {str(series_uid) for _, series_uid, _ in seg.get_source_image_uids()}
+        for uid in sorted(sources):
+            if uid in scan.series:
+                return uid, read_seg(path, scan.series[uid])
+    except SegReadError:
+        raise
+    except Exception as exc:  # a damaged SEG: highdicom, pydicom and NumPy raise many types
+        raise SegReadError(f"{path}: damaged DICOM-SEG ({describe(exc)})") from exc
     raise SegReadError(f"{path}: DICOM-SEG references image series {', '.join(sorted(sources)) or '(none)'}, "
-                       "which is not among the readable series scanned", missing_series=True)
+                       "which is not among the readable series scanned", missing_series=True,
+                       series_uids=tuple(sorted(sources)))

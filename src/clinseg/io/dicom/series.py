@@ -10,6 +10,11 @@ cosine (array X), the column cosine (array Y) and the slice normal (array Z); sl
 position along that normal, the origin is the first slice's ``ImagePositionPatient``, the X spacing is
 ``PixelSpacing[1]`` (between columns), Y is ``PixelSpacing[0]`` (between rows), Z is the distance
 between consecutive slice positions (not ``SliceThickness``, which may differ from it).
+
+Damaged input never raises out of :func:`scan_folder`: a file that cannot be read, or whose header cannot be
+used, is listed in ``skipped`` with the reason, and a series whose slices do not form one regular grid (a
+gap, two slices at one position, a truncated slice, an unusable orientation or spacing) is listed in
+``rejected`` with the reason, each of its files in ``skipped``.
 """
 
 from __future__ import annotations
@@ -25,10 +30,13 @@ import pydicom
 from pydicom.dataset import Dataset
 
 from clinseg.errors import ImageReadError
+from clinseg.io.dicom._damage import describe, text
+from clinseg.io.dicom._grid import SPACING_TOLERANCE, Slice, read_header, sort_slices  # noqa: F401 (re-export)
 from clinseg.io.image import Geometry, Image
+from clinseg.names import check_name
 
-#: Relative tolerance on slice spacing: slices further from a regular grid make the series unusable.
-SPACING_TOLERANCE = 0.01
+#: Longest PatientID / SeriesNumber part of a case id (PatientID is at most 64 characters in DICOM).
+_CASE_PART_LENGTH = (64, 16)
 _IMAGE_MODALITIES = ("CT", "MR", "PT", "NM", "US", "OT", "CBCT", "RTIMAGE")
 
 
@@ -46,20 +54,25 @@ class Series:
 
     @property
     def modality(self) -> str:
-        return str(getattr(self.first, "Modality", "OT"))
+        return text(self.first, "Modality") or "OT"
+
+    @property
+    def description(self) -> str:
+        """``SeriesDescription`` (empty when absent or not decodable)."""
+        return text(self.first, "SeriesDescription")
 
     @property
     def patient_id(self) -> str:
-        return str(getattr(self.first, "PatientID", "") or "")
+        return text(self.first, "PatientID")
 
     @property
     def frame_of_reference_uid(self) -> str:
-        return str(getattr(self.first, "FrameOfReferenceUID", "") or "")
+        return text(self.first, "FrameOfReferenceUID")
 
     @property
     def sop_instance_uids(self) -> list[str]:
         """The slices' SOP Instance UIDs in array order (Z)."""
-        return [str(s.SOPInstanceUID) for s in self.slices]
+        return [text(s, "SOPInstanceUID") for s in self.slices]
 
     @property
     def geometry(self) -> Geometry:
@@ -68,19 +81,22 @@ class Series:
 
 @dataclass
 class ScanResult:
-    """What :func:`scan_folder` found: image series by UID, RTSTRUCT and SEG files, skipped files and why."""
+    """What :func:`scan_folder` found: image series by UID, RTSTRUCT and SEG files, skipped files and why.
+
+    ``rejected`` maps the UID of each series whose slices do not form one regular grid to the reason;
+    ``instances`` maps the SOP Instance UID of every grouped slice (usable or rejected series) to its series.
+    """
 
     series: dict[str, Series] = field(default_factory=dict)
     rtstructs: list[Path] = field(default_factory=list)
     segs: list[Path] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
+    instances: dict[str, str] = field(default_factory=dict)
 
     def series_of_instance(self, sop_instance_uid: str) -> Series | None:
-        """The series holding the slice ``sop_instance_uid`` (None when no scanned series does)."""
-        for series in self.series.values():
-            if sop_instance_uid in series.sop_instance_uids:
-                return series
-        return None
+        """The usable series holding the slice ``sop_instance_uid`` (None when no usable series does)."""
+        return self.series.get(self.instances.get(sop_instance_uid, ""))
 
 
 def is_dicom_file(path: str | os.PathLike[str]) -> bool:
@@ -101,74 +117,71 @@ def contains_dicom(folder: str | os.PathLike[str]) -> bool:
 def scan_folder(folder: str | os.PathLike[str]) -> ScanResult:
     """Read the headers of every file under ``folder`` and group them (see the module docstring).
 
-    Image series whose slices disagree (orientation, size, pixel spacing), repeat a position or are not
-    evenly spaced are skipped, each of their files listed with the reason. Raises
+    Image series whose slices disagree (orientation, size, pixel spacing), repeat a position, are not
+    evenly spaced or hold a truncated slice are rejected, each of their files listed with the reason. Raises
     :class:`~clinseg.errors.ImageReadError` when ``folder`` is not a folder.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise ImageReadError(f"{folder}: DICOM folder not found")
     result = ScanResult()
-    slices: dict[str, list[tuple[Path, Dataset]]] = defaultdict(list)
+    slices: dict[str, list[Slice]] = defaultdict(list)
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            ds, truncation = read_header(path)
         except Exception as exc:  # pydicom raises many types for non-DICOM or corrupt files
             result.skipped.append((path, f"not a readable DICOM file ({type(exc).__name__})"))
             continue
-        modality = str(getattr(ds, "Modality", ""))
-        if modality == "RTSTRUCT":
+        try:
+            kind, reason = _classify(ds)
+        except Exception as exc:  # a header whose values cannot be decoded
+            kind, reason = "skipped", f"unreadable DICOM header ({describe(exc)})"
+        if kind == "rtstruct":
             result.rtstructs.append(path)
-        elif modality == "SEG":
+        elif kind == "seg":
             result.segs.append(path)
-        elif "DirectoryRecordSequence" in ds:
-            result.skipped.append((path, "DICOMDIR index (the files it lists are read directly)"))
-        elif int(getattr(ds, "NumberOfFrames", 1) or 1) > 1:
-            result.skipped.append((path, f"multi-frame {modality or 'image'} is not supported"))
-        elif not all(k in ds for k in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows")):
-            what = f"modality {modality}" if modality and modality not in _IMAGE_MODALITIES else "image"
-            result.skipped.append((path, f"{what} without a patient-space grid (not a volume slice)"))
-        elif "SeriesInstanceUID" not in ds or "SOPInstanceUID" not in ds:
-            result.skipped.append((path, "no SeriesInstanceUID/SOPInstanceUID"))
+        elif kind == "slice":
+            uid = text(ds, "SeriesInstanceUID")
+            result.instances[text(ds, "SOPInstanceUID")] = uid
+            slices[uid].append(Slice(path, ds, truncation))
         else:
-            slices[str(ds.SeriesInstanceUID)].append((path, ds))
+            result.skipped.append((path, reason))
     for uid, items in slices.items():
         try:
-            ordered = _sort_slices(items, uid)
+            ordered = sort_slices(items)
         except ImageReadError as exc:
-            result.skipped.extend((path, str(exc)) for path, _ in items)
+            result.rejected[uid] = str(exc)
+            result.skipped.extend((item.path, f"series {uid}: {exc}") for item in items)
             continue
-        result.series[uid] = Series(uid, [ds for _, ds in ordered], [path for path, _ in ordered])
+        result.series[uid] = Series(uid, [item.header for item in ordered], [item.path for item in ordered])
     return result
+
+
+def _classify(ds: Dataset) -> tuple[str, str]:
+    """``("rtstruct" | "seg" | "slice", "")`` for a usable header, else ``("skipped", why)``."""
+    modality = text(ds, "Modality")
+    if modality == "RTSTRUCT":
+        return "rtstruct", ""
+    if modality == "SEG":
+        return "seg", ""
+    if "DirectoryRecordSequence" in ds:
+        return "skipped", "DICOMDIR index (the files it lists are read directly)"
+    if "SOPClassUID" not in ds and not modality:
+        return "skipped", "not a DICOM object clinseg can use (no SOPClassUID or Modality)"
+    if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        return "skipped", f"multi-frame {modality or 'image'} is not supported"
+    if not all(k in ds for k in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows",
+                                 "Columns")):
+        what = f"modality {modality}" if modality and modality not in _IMAGE_MODALITIES else "image"
+        return "skipped", f"{what} without a patient-space grid (not a volume slice)"
+    if not text(ds, "SeriesInstanceUID") or not text(ds, "SOPInstanceUID"):
+        return "skipped", "no SeriesInstanceUID/SOPInstanceUID"
+    return "slice", ""
 
 
 def _normal(ds: Dataset) -> np.ndarray:
     iop = np.asarray([float(v) for v in ds.ImageOrientationPatient])
     return np.cross(iop[:3], iop[3:])
-
-
-def _sort_slices(items: list[tuple[Path, Dataset]], uid: str) -> list[tuple[Path, Dataset]]:
-    """Sort slices along the normal; check that they form one regular grid (raises ImageReadError)."""
-    first = items[0][1]
-    iop0 = np.asarray([float(v) for v in first.ImageOrientationPatient])
-    for path, ds in items:
-        if not np.allclose([float(v) for v in ds.ImageOrientationPatient], iop0, atol=1e-4):
-            raise ImageReadError(f"series {uid}: slices with different orientations ({path.name})")
-        if (int(ds.Rows), int(ds.Columns)) != (int(first.Rows), int(first.Columns)):
-            raise ImageReadError(f"series {uid}: slices of different sizes ({path.name})")
-        if not np.allclose([float(v) for v in ds.PixelSpacing], [float(v) for v in first.PixelSpacing], rtol=1e-4):
-            raise ImageReadError(f"series {uid}: slices with different pixel spacings ({path.name})")
-    normal = _normal(first)
-    keyed = sorted(items, key=lambda item: float(np.dot(normal, [float(v) for v in item[1].ImagePositionPatient])))
-    positions = np.asarray([np.dot(normal, [float(v) for v in ds.ImagePositionPatient]) for _, ds in keyed])
-    gaps = np.diff(positions)
-    if gaps.size and gaps.min() < 1e-4:
-        dup = keyed[int(np.argmin(gaps)) + 1][0]
-        raise ImageReadError(f"series {uid}: two slices at the same position ({dup.name})")
-    if gaps.size and np.abs(gaps - np.median(gaps)).max() > SPACING_TOLERANCE * np.median(gaps) + 1e-3:
-        raise ImageReadError(f"series {uid}: unevenly spaced slices (gaps {gaps.min():.3g}..{gaps.max():.3g} mm; "
-                             "missing slices?)")
-    return keyed
 
 
 def series_geometry(slices: list[Dataset], uid: str = "") -> Geometry:
@@ -180,7 +193,7 @@ def series_geometry(slices: list[Dataset], uid: str = "") -> Geometry:
         positions = [np.dot(normal, [float(v) for v in ds.ImagePositionPatient]) for ds in slices]
         dz = float(np.median(np.diff(positions)))
     else:
-        dz = float(getattr(first, "SpacingBetweenSlices", None) or getattr(first, "SliceThickness", None) or 1.0)
+        dz = _single_slice_spacing(first)
     dy, dx = (float(v) for v in first.PixelSpacing)
     direction = np.stack([row, col, normal], axis=1)  # columns: array X, Y, Z axes
     return Geometry(
@@ -191,21 +204,41 @@ def series_geometry(slices: list[Dataset], uid: str = "") -> Geometry:
     )
 
 
+def _single_slice_spacing(ds: Dataset) -> float:
+    """Z spacing of a one-slice series: ``SpacingBetweenSlices``, else ``SliceThickness``, else 1 mm."""
+    for keyword in ("SpacingBetweenSlices", "SliceThickness"):
+        try:
+            value = float(ds.get(keyword) or 0)
+        except Exception:  # absent or not a number
+            continue
+        if np.isfinite(value) and value > 0:
+            return value
+    return 1.0
+
+
 def read_series(series: Series) -> Image:
     """Read the pixel data of a series as a ``(Z, Y, X)`` volume in modality units (Rescale applied).
 
     The array is int16/int32 when slope and intercept keep the values integral (CT in HU), else float32.
-    Raises :class:`~clinseg.errors.ImageReadError` naming the file whose pixels cannot be decoded.
+    Raises :class:`~clinseg.errors.ImageReadError` naming the file whose pixels cannot be decoded or are not
+    one grey-level plane of the series' size.
     """
     planes, integral = [], True
+    shape = tuple(series.geometry.shape[1:])
     for path in series.files:
         try:
             ds = pydicom.dcmread(path)
             pixels = ds.pixel_array
+            slope = float(ds.get("RescaleSlope", 1) or 1)
+            intercept = float(ds.get("RescaleIntercept", 0) or 0)
         except Exception as exc:
-            raise ImageReadError(f"{path}: cannot decode the pixel data ({type(exc).__name__}: {exc})") from exc
-        slope = float(getattr(ds, "RescaleSlope", 1) or 1)
-        intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
+            raise ImageReadError(f"{path}: cannot decode the pixel data ({describe(exc)})") from exc
+        if pixels.shape != shape:
+            samples = text(ds, "SamplesPerPixel") or "?"
+            raise ImageReadError(f"{path}: pixel data of shape {pixels.shape} with {samples} samples per pixel "
+                                 f"where the series has {shape[0]} x {shape[1]} grey-level slices")
+        if not (np.isfinite(slope) and np.isfinite(intercept)):
+            raise ImageReadError(f"{path}: RescaleSlope/RescaleIntercept {slope}/{intercept} are not finite")
         integral &= slope.is_integer() and intercept.is_integer()
         planes.append(pixels.astype(np.float64) * slope + intercept)
     volume = np.stack(planes)
@@ -220,19 +253,27 @@ def read_series(series: Series) -> Image:
 def case_ids(series: list[Series]) -> dict[str, str]:
     """Case ids for image series: ``<PatientID>_<SeriesNumber>``, sanitised, unique; series UID -> case id.
 
-    Characters other than letters, digits, ``-`` and ``.`` become ``-``; a missing PatientID is ``anon``
-    and a missing SeriesNumber ``s``. When two series would get the same id (two studies of a patient
-    with the same series number), the ones after the first in SeriesInstanceUID order get ``-2``, ``-3`` …
+    Characters other than letters, digits, ``-`` and ``.`` become ``-`` (so ``../../x`` gives ``x``), leading
+    and trailing ``-``/``.`` are dropped and the parts are cut to 64 and 16 characters; a missing PatientID
+    is ``anon`` and a missing SeriesNumber ``s``. When two series would get the same id, ignoring case (two
+    studies of a patient with the same series number, or ``p1`` and ``P1``, one folder on case-insensitive
+    file systems), the ones after the first in SeriesInstanceUID order get ``-2``, ``-3`` … Every id passes
+    :func:`clinseg.names.check_name`.
     """
     ids: dict[str, str] = {}
-    used: dict[str, int] = {}
+    taken: set[str] = set()
     for s in sorted(series, key=lambda s: s.uid):
-        number = getattr(s.first, "SeriesNumber", None)
-        base = f"{_sanitise(s.patient_id) or 'anon'}_{_sanitise(str(number)) if number not in (None, '') else 's'}"
-        used[base] = used.get(base, 0) + 1
-        ids[s.uid] = base if used[base] == 1 else f"{base}-{used[base]}"
+        patient = _sanitise(s.patient_id)[: _CASE_PART_LENGTH[0]].strip("-.") or "anon"
+        number = _sanitise(text(s.first, "SeriesNumber"))[: _CASE_PART_LENGTH[1]].strip("-.") or "s"
+        base = candidate = f"{patient}_{number}"
+        copy = 1
+        while candidate.lower() in taken:
+            copy += 1
+            candidate = f"{base}-{copy}"
+        taken.add(candidate.lower())
+        ids[s.uid] = check_name(candidate, "case id", s.files[0])
     return ids
 
 
-def _sanitise(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.\-]+", "-", text.strip()).strip("-.")
+def _sanitise(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.\-]+", "-", value.strip()).strip("-.")
