@@ -157,3 +157,71 @@ def test_weak_slices_per_case() -> None:
         raw["cases"]["w"]["weak_slices"] = bad
         with pytest.raises(DatasetError, match=message):
             parse_spec(raw, Path("dataset.json"))
+
+
+# --- Issue 18: every name read from a dataset becomes a path component, so each is checked where it is read ---
+
+
+def _rewrite_spec(root: Path, **changes: object) -> Path:
+    spec = json.loads((root / "dataset.json").read_text())
+    spec.update(changes)
+    (root / "dataset.json").write_text(json.dumps(spec))
+    return root / "dataset.json"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"labels": {"A": 1, "../../../../x": 2}}, r"structure name '\.\./\.\./\.\./\.\./x' contains '/'"),
+        ({"labels": {"A": 1, "/tmp/x": 2}}, r"structure name '/tmp/x' contains '/'"),
+        ({"labels": ["A", ".."]}, r"structure name '\.\.' starts with '\.'"),
+        ({"channel_names": {"0": "T1/../../x"}}, r"channel name 'T1/\.\./\.\./x' contains '/'"),
+        ({"cases": {"../evil": {"weak_labels": {"tumour": True}}}}, r"case id '\.\./evil' contains '/'"),
+    ],
+)
+def test_unsafe_names_in_dataset_json_are_refused(make_dataset, changes: dict, message: str) -> None:
+    path = _rewrite_spec(make_dataset(), **changes)
+    with pytest.raises(DatasetError, match=message) as info:
+        load_dataset(path.parent)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_unsafe_case_ids_from_file_names_are_refused(make_dataset) -> None:
+    root = make_dataset()
+    image = root / "imagesTr" / "case_0_0000.nii.gz"
+    bad = root / "imagesTr" / "ca:se_0000.nii.gz"
+    image.rename(bad)
+    with pytest.raises(DatasetError, match="case id 'ca:se' contains ':'") as info:
+        load_dataset(root)
+    assert str(info.value).startswith(f"{bad}: ")
+    bad.rename(image)
+    folder = root / "structuresTs" / "te st "
+    folder.mkdir()
+    with pytest.raises(DatasetError, match="case id 'te st ' starts or ends with a space") as info:
+        load_dataset(root)
+    assert str(info.value).startswith(f"{folder}: ")
+
+
+def test_hidden_files_are_not_cases(make_dataset) -> None:
+    """Temporary files of an interrupted write and macOS ``._`` files are left out of the listing."""
+    root = make_dataset()
+    image = root / "imagesTr" / "case_0_0000.nii.gz"
+    (root / "imagesTr" / "._case_0_0000.nii.gz").write_bytes(b"\x00" * 10)
+    (root / "imagesTr" / ".case_0_0000.1234.abcd1234.nii.gz").write_bytes(image.read_bytes())
+    (root / "structuresTr" / ".case_9").mkdir()
+    ds = load_dataset(root)
+    assert [r.case_id for r in ds.train] == ["case_0", "case_1", "case_2"] and ds.problems == ()
+
+
+def test_duplicate_keys_in_dataset_json_are_an_error_naming_the_key(make_dataset) -> None:
+    root = make_dataset()
+    path = root / "dataset.json"
+    text = path.read_text()
+    assert text.endswith("}}}")  # "cases": {"case_0": {...}}} written by the fixture
+    path.write_text(text[:-2] + ', "case_0": {"absent": ["B"]}}}')
+    with pytest.raises(DatasetError, match=r"key 'case_0' appears twice in one JSON object") as info:
+        load_dataset(root)
+    assert str(info.value).startswith(f"{path}: ")
+    path.write_text('{"name": "a", "name": "b", "channel_names": {"0": "T1"}, "labels": ["A"]}')
+    with pytest.raises(DatasetError, match=r"dataset.json: key 'name' appears twice"):
+        load_dataset(root)

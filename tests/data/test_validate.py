@@ -122,3 +122,47 @@ def test_all_problems_reported_at_once(make_dataset) -> None:
 @pytest.mark.parametrize("ending", [".nrrd", ".mha", ".nii"])
 def test_other_formats_validate(make_dataset, ending: str) -> None:
     assert validate_dataset(make_dataset(ending=ending), progress=False).ok
+
+
+# --- Issue 18: what 'clinseg train' now refuses must be reported by validate, with its severity ---
+
+
+def test_nii_and_nii_gz_copies_of_one_file_are_reported(make_dataset) -> None:
+    root = make_dataset()
+    for folder, name in (("imagesTr", "case_0_0000"), ("structuresTr/case_2", "A")):
+        img = read_image(root / folder / f"{name}.nii.gz")
+        write_image(img.array, img.geometry, root / folder / f"{name}.nii")
+    report = validate_dataset(root, progress=False)
+    msgs = [p.message.replace(str(root) + "/", "") for p in report.problems]
+    assert msgs == [
+        "imagesTr/case_0_0000.nii.gz: duplicate case 'case_0' channel 0 (also case_0_0000.nii)",
+        "structuresTr/case_2/A.nii.gz: duplicate mask for structure 'A' (also A.nii)",
+    ]
+    assert [p.severity for p in report.problems] == ["error", "error"]
+
+
+def test_misnamed_mask_is_an_error_with_the_closest_label(make_dataset) -> None:
+    root = make_dataset()
+    spec = json.loads((root / "dataset.json").read_text())
+    spec["labels"] = {"Eye_L": 1, "B": 2}
+    (root / "dataset.json").write_text(json.dumps(spec))
+    for case in ("case_0", "case_1", "case_2", "test_0"):
+        folder = root / ("structuresTs" if case == "test_0" else "structuresTr") / case
+        (folder / "A.nii.gz").rename(folder / ("Eye_Left.nii.gz" if case == "case_1" else "Eye_L.nii.gz"))
+    report = validate_dataset(root, progress=False)
+    assert [(p.case, p.severity) for p in report.problems] == [("case_1", "error")]
+    assert report.problems[0].message == (
+        f"{root}/structuresTr/case_1/Eye_Left.nii.gz: unknown structure 'Eye_Left' (not in dataset.json labels: "
+        "Eye_L, B); did you mean 'Eye_L'?")
+    assert report.structure_counts["train"] == {"Eye_L": 2, "B": 2}  # case_1 counts Eye_L as not delineated
+
+
+def test_empty_masks_and_cases_without_files_are_warnings(make_dataset) -> None:
+    root = make_dataset()
+    write_image(np.zeros(GEOM.shape, np.uint8), GEOM, root / "structuresTs" / "test_0" / "A.nii.gz")
+    spec = json.loads((root / "dataset.json").read_text())
+    spec["cases"]["ghost"] = {"annotated": ["A"]}
+    (root / "dataset.json").write_text(json.dumps(spec))
+    report = validate_dataset(root, progress=False)
+    assert sorted((p.case, p.severity) for p in report.problems) == [("ghost", "warning"), ("test_0", "warning")]
+    assert not report.ok and report.errors == [] and len(report.warnings) == 2

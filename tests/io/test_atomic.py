@@ -27,3 +27,33 @@ def test_failed_write_leaves_nothing(tmp_path: Path) -> None:
         raise RuntimeError("disk full")
     assert (tmp_path / "a.txt").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_ensure_folder_names_the_path_it_cannot_use(tmp_path: Path) -> None:
+    from clinseg.errors import ConfigError
+    from clinseg.io.atomic import ensure_folder
+
+    (tmp_path / "file").write_text("x")
+    assert ensure_folder(tmp_path / "new" / "deep") == tmp_path / "new" / "deep"
+    assert (tmp_path / "new" / "deep").is_dir() and list((tmp_path / "new" / "deep").iterdir()) == []
+    with pytest.raises(ConfigError, match="file: exists and is not a folder"):
+        ensure_folder(tmp_path / "file")
+    with pytest.raises(ConfigError, match="file/sub: cannot create the run folder: part of the path is a file"):
+        ensure_folder(tmp_path / "file" / "sub", "run folder")
+    with pytest.raises(ConfigError, match=r"^/proc/clinseg-x: cannot create the output folder \("):
+        ensure_folder("/proc/clinseg-x")
+
+
+def test_atomic_folder_replaces_the_whole_folder(tmp_path: Path) -> None:
+    from clinseg.io.atomic import atomic_folder
+
+    (tmp_path / "case").mkdir()
+    (tmp_path / "case" / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError), atomic_folder(tmp_path / "case") as tmp:
+        (tmp / "new.txt").write_text("half")
+        raise RuntimeError("killed")
+    assert [p.name for p in tmp_path.iterdir()] == ["case"] and (tmp_path / "case" / "old.txt").is_file()
+    with atomic_folder(tmp_path / "case") as tmp:
+        assert tmp.name.startswith(f".case.{os.getpid()}.")
+        (tmp / "new.txt").write_text("new")
+    assert [p.name for p in (tmp_path / "case").iterdir()] == ["new.txt"]

@@ -53,3 +53,16 @@ def test_a_name_cannot_be_taken_twice(clean_registry: None) -> None:
 
     with pytest.raises(ValueError, match="already registered"):
         register_phantom("head-oar")(other)
+
+
+def test_phantom_dataset_folder_gets_umask_permissions(tmp_path: Path) -> None:
+    """The phantom writer builds the dataset in a mkdtemp folder (0700) and renames it: it must end 0o755."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        generate_phantom("ct-bone", tmp_path / "ph", cases=1, test_cases=0, spacing_mm=8.0)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "ph").stat().st_mode) == 0o755

@@ -127,3 +127,71 @@ def test_subset_errors_name_the_problem(make_dataset, tmp_path: Path) -> None:
         train(root, tmp_path / "b", TrainConfig(**TINY, val_ids=["case_3"], subset={"case_3": ["A"]}), iterations=1)
     with pytest.raises(ConfigError, match=r"validation case\(s\) \['test_0'\]"):
         train(root, tmp_path / "c", TrainConfig(**TINY, val_ids=["test_0"]), iterations=1)
+
+
+# --- Issue 18 item 5: checkpoint problems are one clear error, never torch's traceback or advice ---
+
+
+def _small_checkpoint(path: Path, iteration: int = 3) -> None:
+    from clinseg.training.checkpoint import TrainState, save_checkpoint
+
+    model = torch.nn.Conv3d(1, 8, 3)
+    save_checkpoint(path, model, torch.optim.Adam(model.parameters()), TrainState(iteration=iteration))
+
+
+@pytest.mark.parametrize(("keep", "torch_error"), [(100, RuntimeError), (6000, OSError), (-10, OSError)])
+def test_truncated_checkpoint_is_a_clear_error(tmp_path: Path, keep: int, torch_error: type) -> None:
+    path = tmp_path / "last.pt"
+    _small_checkpoint(path)
+    path.write_bytes(path.read_bytes()[:keep])
+    with pytest.raises(torch_error):  # what torch itself raises (OSError: [Errno 22] Invalid argument)
+        torch.load(path, weights_only=True)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: corrupt or unsafe checkpoint: truncated or damaged ({torch_error.__name__}: ")
+    assert "\n" not in message and len(message) < len(str(path)) + 250
+
+
+def test_unsafe_checkpoint_message_does_not_advise_weights_only_false(tmp_path: Path) -> None:
+    torch.save({"format": 1, "model": {}, "state": "{}", "path": Path("/x")}, tmp_path / "odd.pt")
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(tmp_path / "odd.pt")
+    message = str(info.value)
+    assert "weights_only" not in message and "trust" not in message
+    assert message == (f"{tmp_path / 'odd.pt'}: corrupt or unsafe checkpoint: it holds Python objects other than "
+                       "tensors (pathlib.PosixPath), which clinseg refuses to load (they could run code); not a "
+                       "clinseg checkpoint, or tampered with")
+
+
+_DISK_FULL = """
+import resource, signal, sys
+import torch
+from clinseg.errors import CheckpointError
+from clinseg.training.checkpoint import TrainState, save_checkpoint
+path = sys.argv[1]
+save_checkpoint(path, torch.nn.Conv3d(1, 8, 3), None, TrainState(iteration=1))
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG, as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+try:
+    save_checkpoint(path, torch.nn.Conv3d(1, 8, 3), None, TrainState(iteration=2))
+except CheckpointError as exc:
+    print(exc)
+    sys.exit(3)
+"""
+
+
+def test_disk_full_during_a_checkpoint_save_keeps_the_previous_one(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "checkpoints" / "last.pt"
+    result = subprocess.run([sys.executable, "-c", _DISK_FULL, str(path)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 3, result.stderr
+    message = result.stdout.strip()
+    assert message.startswith(f"{path}: could not write the checkpoint (is the disk full or over quota? "
+                              "RuntimeError: [enforce fail at inline_container.cc")
+    assert message.endswith("the previous last.pt is kept intact (run the same command again to resume from it)")
+    assert load_checkpoint(path)["state"].iteration == 1
+    assert [p.name for p in path.parent.iterdir()] == ["last.pt"]  # no temporary file left

@@ -23,8 +23,9 @@ def _int_pair(text: str, option: str) -> list[int]:
     return [low, high]
 
 
-def _adopt_pretraining(cfg: object, init: Path, adopt: bool) -> None:
-    """Point ``cfg.init`` at the pretraining run and, when ``adopt``, take its network and input settings."""
+def _adopt_pretraining(cfg: object, init: Path, adopt: bool) -> set[str]:
+    """Point ``cfg.init`` at the pretraining run and, when ``adopt``, take its network and input settings;
+    returns the fields set."""
     from clinseg.pretraining.transfer import pretrain_settings
 
     settings = pretrain_settings(init)
@@ -32,6 +33,7 @@ def _adopt_pretraining(cfg: object, init: Path, adopt: bool) -> None:
     if adopt:
         for key, value in settings.items():
             setattr(cfg, key, value)
+    return {"init", *(settings if adopt else ())}
 
 
 @handle_errors
@@ -71,26 +73,43 @@ def train(
     calibrate: bool = typer.Option(None, "--calibrate/--no-calibrate", help="After training, choose each "
                                    "class's threshold on the validation cases (best Dice; RUN/thresholds.json, "
                                    "used by predict) instead of 0.5; for sigmoid outputs."),
+    force: bool = typer.Option(False, "--force", help="Resume an existing run even though options given here "
+                               "differ from the ones it was trained with; the run keeps its saved configuration "
+                               "(recorded in RUN/history.json)."),
+    skip_validation: bool = typer.Option(False, "--skip-validation", help="Train without the checks of "
+                                         "'clinseg validate' (by default errors refuse the dataset, warnings are "
+                                         "logged; the result is kept in RUN/validation.json)."),
 ) -> None:
-    """Train a segmentation network on a dataset; resumes exactly where an interrupted run stopped."""
-    from clinseg.training.config import TrainConfig, config_from_dict, load_config
-    from clinseg.training.methods import run_method
+    """Train a segmentation network on a dataset; resumes exactly where an interrupted run stopped.
 
-    cfg = load_config(config) if config else (config_from_dict({"preset": preset}) if preset else TrainConfig())
+    On an existing run, options given again must match the saved ones (else an error, or --force);
+    --iterations may extend a finished run, never go below what was trained."""
+    from clinseg.configfile import read_mapping
+    from clinseg.io.atomic import ensure_folder
+    from clinseg.training.config import TrainConfig, config_from_dict, given_fields
+    from clinseg.training.methods import run_method
+    from clinseg.training.resume import ResumePolicy
+
+    ensure_folder(out, "run folder")
+    values = read_mapping(config) if config else ({"preset": preset} if preset else {})
+    cfg = config_from_dict(values, str(config)) if values else TrainConfig()
+    explicit = set(given_fields(values))  # only what was asked for is compared with a run being resumed
     if init is not None:
-        _adopt_pretraining(cfg, init, adopt=not (config or preset or model))
+        explicit |= _adopt_pretraining(cfg, init, adopt=not (config or preset or model))
     for name, value in (("device", device), ("model", model), ("seed", seed), ("val_cases", val_cases),
                         ("calibrate", calibrate)):
         if value is not None:
             setattr(cfg, name, value)
+            explicit.add(name)
+    resume = ResumePolicy(explicit=frozenset(explicit), force=force)
     dataset = datasets[0]
     if len(datasets) > 1:  # one network for several tasks: train on their union (RUN/tasks)
         from clinseg.training.multitask import multitask_config, write_union
 
         dataset = out / "tasks"
         cfg = multitask_config(cfg, dataset, write_union(datasets, dataset, foreign_classes))
-    summary = run_method(method, dataset, out, cfg, iterations, margin=margin, plane=plane,
-                         jitter=_int_pair(jitter, "--jitter") if jitter else None,
+    summary = run_method(method, dataset, out, cfg, iterations, skip_validation=skip_validation, resume=resume,
+                         margin=margin, plane=plane, jitter=_int_pair(jitter, "--jitter") if jitter else None,
                          fallback=str(fallback) if fallback else None)
     console.print(f"{summary}; run: [bold]{out}[/]")
 

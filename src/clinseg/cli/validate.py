@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from clinseg.cli._common import console, handle_errors
@@ -12,12 +13,15 @@ from clinseg.data.validate import ValidationReport, validate_dataset
 
 
 def problems_table(report: ValidationReport) -> Table:
-    """A table of problems: case and message."""
-    table = Table(title=f"{len(report.problems)} problem(s)", title_justify="left", show_lines=False)
+    """A table of problems: case, severity and message."""
+    title = f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+    table = Table(title=title, title_justify="left", show_lines=False)
     table.add_column("case", style="cyan", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
     table.add_column("problem", overflow="fold")
     for p in report.problems:
-        table.add_row(p.case or "-", p.message)
+        kind = "[red]error[/]" if p.severity == "error" else "[yellow]warning[/]"
+        table.add_row(escape(p.case) or "-", kind, escape(p.message))  # messages hold [..]: not markup
     return table
 
 
@@ -78,7 +82,8 @@ def print_report(report: ValidationReport) -> None:
 def validate(
     dataset: Path = typer.Argument(..., help="Dataset folder holding dataset.json."),
 ) -> None:
-    """Check every case of a dataset and print annotation counts; exit code 1 on any problem."""
+    """Check every case of a dataset and print annotation counts; exit code 1 on any problem (error or
+    warning). 'clinseg train' runs the same checks and refuses a dataset with errors."""
     report = validate_dataset(dataset)
     print_report(report)
     if not report.ok:

@@ -15,7 +15,6 @@ left to :mod:`clinseg.data.validate`.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,8 @@ from typing import Literal
 from clinseg.data.relations import Relations, parse_relations
 from clinseg.errors import DatasetError
 from clinseg.io.image import has_supported_ending, strip_ending
+from clinseg.io.jsonfile import read_json
+from clinseg.names import check_name
 
 LabelMode = Literal["multiclass", "multilabel"]
 Split = Literal["train", "test"]
@@ -148,6 +149,8 @@ def parse_spec(raw: Mapping, path: Path) -> DatasetSpec:
     if indices != list(range(len(indices))):
         raise DatasetError(f"{path}: channel indices must be 0..{len(indices) - 1}, got {indices}")
     channels = tuple(str(channel_names[str(i)] if str(i) in channel_names else channel_names[i]) for i in indices)
+    for channel in channels:  # channel names become folder names (subnet_<channel> of --method 2d)
+        check_name(channel, "channel name", path)
 
     labels = raw.get("labels")
     if isinstance(labels, list):
@@ -166,6 +169,8 @@ def parse_spec(raw: Mapping, path: Path) -> DatasetSpec:
         label_values.pop(name)
     if not label_values:
         raise DatasetError(f"{path}: no foreground labels declared")
+    for name in label_values:  # structure names become file names: OUT/<case>/<structure>.nii.gz
+        check_name(name, "structure name", path)
     dup_values = {v for v in label_values.values() if list(label_values.values()).count(v) > 1}
     if dup_values:
         raise DatasetError(f"{path}: several labels share the value(s) {sorted(dup_values)}")
@@ -187,6 +192,7 @@ def parse_spec(raw: Mapping, path: Path) -> DatasetSpec:
     if not isinstance(cases, Mapping):
         raise DatasetError(f"{path}: 'cases' must be an object keyed by case id")
     for case_id, info in cases.items():
+        check_name(case_id, "case id", path)
         if not isinstance(info, Mapping):
             raise DatasetError(f"{path}: cases[{case_id!r}] must be an object")
         if "annotated" in info:
@@ -245,11 +251,7 @@ def read_spec(root: str | Path) -> DatasetSpec:
     path = Path(root) / "dataset.json"
     if not path.is_file():
         raise DatasetError(f"{path}: not found (is {Path(root)} a dataset folder?)")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: invalid JSON ({exc})") from exc
-    return parse_spec(raw, path)
+    return parse_spec(read_json(path), path)
 
 
 def _names(value: object, allowed: Sequence[str] | Mapping[str, int], where: str, kind: str) -> tuple[str, ...]:
@@ -259,10 +261,16 @@ def _names(value: object, allowed: Sequence[str] | Mapping[str, int], where: str
     return tuple(str(n) for n in value)
 
 
+def _visible(folder: Path) -> list[Path]:
+    """The entries of ``folder`` in name order, hidden ones (``.name``: temporary files of an interrupted write,
+    macOS ``._`` files) left out."""
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+
+
 def _image_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and has_supported_ending(p.name))
+    return [p for p in _visible(folder) if p.is_file() and has_supported_ending(p.name)]
 
 
 def _list_split(root: Path, spec: DatasetSpec, split: Split, problems: list[str]) -> list[CaseRecord]:
@@ -273,7 +281,7 @@ def _list_split(root: Path, spec: DatasetSpec, split: Split, problems: list[str]
         if match is None:
             problems.append(f"{file}: image name must be <case>_<4-digit channel>{spec.file_ending}")
             continue
-        case, channel = match["case"], int(match["channel"])
+        case, channel = check_name(match["case"], "case id", file), int(match["channel"])
         if channel >= spec.num_channels:
             problems.append(f"{file}: channel {channel} is not declared in dataset.json channel_names")
             continue
@@ -284,14 +292,15 @@ def _list_split(root: Path, spec: DatasetSpec, split: Split, problems: list[str]
         channel_files[case][channel] = file
     label_files: dict[str, Path] = {}
     for file in _image_files(labels_dir):
-        case = strip_ending(file.name)
+        case = check_name(strip_ending(file.name), "case id", file)
         if case in label_files:
             problems.append(f"{file}: duplicate label map for case {case!r} (also {label_files[case].name})")
             continue
         label_files[case] = file
     structure_files: dict[str, dict[str, Path]] = {}
     if structures_dir.is_dir():
-        for case_dir in sorted(p for p in structures_dir.iterdir() if p.is_dir()):
+        for case_dir in (p for p in _visible(structures_dir) if p.is_dir()):
+            check_name(case_dir.name, "case id", case_dir)
             masks: dict[str, Path] = {}
             for file in _image_files(case_dir):
                 name = strip_ending(file.name)

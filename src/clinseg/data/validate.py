@@ -1,14 +1,21 @@
 """Validate a dataset folder: every problem of every case at once, plus annotation statistics.
 
-This is what ``clinseg validate DATASET`` runs. It reads every file (headers and voxels) and collects
-problems instead of stopping at the first, so a user fixing a clinical export sees the whole list.
+This is what ``clinseg validate DATASET`` runs, and what ``clinseg train`` runs before training
+(:mod:`clinseg.training.preflight`). It reads every file (headers and voxels) and collects problems instead
+of stopping at the first, so a user fixing a clinical export sees the whole list.
+
+Each problem is an *error* (training on the dataset would be wrong: a case in both the training and the test
+set, two files for one channel, a mask whose name is not a declared structure …) or a *warning* (worth a
+look but harmless to training: an empty mask, a ``dataset.json`` entry without files).
 """
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -25,12 +32,17 @@ from clinseg.io.image import Geometry, read_image
 from clinseg.progress import track
 
 
+Severity = Literal["error", "warning"]
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One problem: the case it belongs to ('' for dataset-level problems) and the message (names the file)."""
+    """One problem: the case it belongs to ('' for dataset-level problems), the message (names the file) and
+    its severity (``error``: training refuses the dataset; ``warning``: training goes on and says so)."""
 
     case: str
     message: str
+    severity: Severity = "error"
 
 
 @dataclass
@@ -53,7 +65,16 @@ class ValidationReport:
 
     @property
     def ok(self) -> bool:
+        """No problem at all (``clinseg validate`` exits with 1 otherwise)."""
         return not self.problems
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
 
 
 def _read_checked(
@@ -71,9 +92,19 @@ def _read_checked(
     return img.array, img.geometry
 
 
-def validate_case(record: CaseRecord, spec: DatasetSpec) -> list[str]:
-    """All problems of one case (missing or unreadable files, grids, values, masks)."""
+def _unknown_structure(path: Path, name: str, spec: DatasetSpec) -> str:
+    """The problem of a mask whose name is not a declared structure, with the closest declared name."""
+    lower = {s.lower(): s for s in spec.structures}
+    close = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.6)
+    hint = f"; did you mean {lower[close[0]]!r}?" if close else ""
+    return f"{path}: unknown structure {name!r} (not in dataset.json labels: {', '.join(spec.structures)}){hint}"
+
+
+def validate_case(record: CaseRecord, spec: DatasetSpec) -> list[Problem]:
+    """All problems of one case (missing or unreadable files, grids, values, masks); an empty mask is a
+    warning (the structure is then learned as absent from the case), everything else an error."""
     problems: list[str] = []
+    warnings: list[str] = []
     reference: tuple[Path, Geometry] | None = None
     for channel, path in enumerate(record.images):
         if not path.exists():
@@ -87,43 +118,63 @@ def validate_case(record: CaseRecord, spec: DatasetSpec) -> list[str]:
         if read is not None:
             problems += check_label_values(read[0], spec.label_values.values(), record.label_map)
     for name, path in sorted(record.structure_files.items()):
-        if name not in spec.label_values:
-            problems.append(
-                f"{path}: unknown structure {name!r} (not in dataset.json labels: {', '.join(spec.structures)})"
-            )
+        if name not in spec.label_values:  # a misnamed mask would count its structure as not delineated
+            problems.append(_unknown_structure(path, name, spec))
             continue
         read = _read_checked(path, problems, reference)
         if read is None:
             continue
         binary = check_binary(read[0], path)
-        problems += binary or check_nonempty(read[0], path)
-    return problems
+        problems += binary
+        warnings += [] if binary else check_nonempty(read[0], path)
+    case = record.case_id
+    return [Problem(case, p) for p in problems] + [Problem(case, w, "warning") for w in warnings]
 
 
-def validate_dataset(root: str | Path, progress: bool = True) -> ValidationReport:
-    """Check every case of the dataset at ``root`` and gather annotation statistics.
-
-    Raises :class:`~clinseg.errors.DatasetError` only when the folder cannot be read as a dataset at all
-    (no ``dataset.json``, malformed JSON); everything else becomes a :class:`Problem` in the report.
-    """
-    dataset = load_dataset(root)
+def layout_problems(dataset: Dataset) -> list[Problem]:
+    """The problems found without reading an image: the folder layout (duplicates, stray files, a case in
+    both sets) and ``dataset.json`` entries that match no case or name unknown structures."""
     spec = dataset.spec
-    report = ValidationReport(dataset)
-    report.problems += [Problem("", p) for p in dataset.problems]
+    problems = [Problem("", p) for p in dataset.problems]
     known = {r.case_id for r in dataset.cases()}
     for case in sorted(set(spec.case_annotated) | set(spec.weak_labels)):
         if case not in known:
-            report.problems.append(Problem(case, f"{dataset.root / 'dataset.json'}: case {case!r} has no files"))
+            problems.append(Problem(case, f"{dataset.root / 'dataset.json'}: case {case!r} has no files", "warning"))
     for case, names in sorted(spec.case_annotated.items()):
         unknown = sorted(set(names) - set(spec.structures))
         if unknown:
-            report.problems.append(
+            problems.append(
                 Problem(case, f"{dataset.root / 'dataset.json'}: case {case!r} annotates unknown structures {unknown}")
             )
+    return problems
+
+
+def case_problems(dataset: Dataset, progress: bool = True) -> list[Problem]:
+    """The problems of every case's files (reads every image: headers and voxels)."""
     records = dataset.cases()
     items = track(records, "validating") if progress else records
-    for record in items:
-        report.problems += [Problem(record.case_id, p) for p in validate_case(record, spec)]
+    return [p for record in items for p in validate_case(record, dataset.spec)]
+
+
+def validate_dataset(root: str | Path | Dataset, progress: bool = True) -> ValidationReport:
+    """Check every case of the dataset at ``root`` (a folder, or a listed :class:`Dataset`) and gather
+    annotation statistics.
+
+    Raises :class:`~clinseg.errors.DatasetError` only when the folder cannot be read as a dataset at all
+    (no ``dataset.json``, malformed JSON, a name that cannot be a file name); everything else becomes a
+    :class:`Problem` in the report.
+    """
+    dataset = root if isinstance(root, Dataset) else load_dataset(root)
+    report = ValidationReport(dataset)
+    report.problems += layout_problems(dataset)
+    report.problems += case_problems(dataset, progress)
+    summarise_annotations(report)
+    return report
+
+
+def summarise_annotations(report: ValidationReport) -> None:
+    """Fill the report's per-split case counts, delineations per structure and completeness histogram."""
+    dataset, spec = report.dataset, report.dataset.spec
     for split in ("train", "test"):
         cases = dataset.cases(split)  # type: ignore[arg-type]
         if not cases:
@@ -132,4 +183,3 @@ def validate_dataset(root: str | Path, progress: bool = True) -> ValidationRepor
         report.structure_counts[split] = {s: sum(s in r.annotated for r in cases) for s in spec.structures}
         hist = Counter(len(r.annotated) for r in cases)
         report.completeness[split] = {k: hist.get(k, 0) for k in range(spec.num_structures + 1)}
-    return report

@@ -26,7 +26,7 @@ from clinseg.evaluation.regions import (
     region_structures,
 )
 from clinseg.evaluation.summary import summarise
-from clinseg.io.atomic import atomic_path
+from clinseg.io.atomic import atomic_path, ensure_folder
 from clinseg.io.image import read_geometry, read_image
 from clinseg.progress import track
 
@@ -97,9 +97,9 @@ def evaluate_to_folder(
 
     ``regions``: see :func:`evaluate_predictions` (rows per region, e.g. ``"brats"``, instead of per structure).
     """
+    out_dir = ensure_folder(out_dir)  # a bad --out is an error before the metrics are computed
     metrics = evaluate_predictions(pred_dir, dataset_dir, split, tolerance_mm, regions)
     summary = summarise(metrics)
-    out_dir = Path(out_dir)
     write_table(metrics, out_dir / "metrics.csv")
     write_table(summary, out_dir / "summary.csv")
     return metrics, summary

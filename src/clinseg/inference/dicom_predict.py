@@ -28,7 +28,7 @@ import numpy as np
 from clinseg.data.loading import normalize_intensity
 from clinseg.errors import ConfigError, DatasetError
 from clinseg.inference.organs import OrganPipeline
-from clinseg.inference.predictor import label_map_values, write_case
+from clinseg.inference.predictor import label_map_values, prepare_output, write_case
 from clinseg.io.dicom.rtstruct import write_rtstruct
 from clinseg.io.dicom.seg import write_seg
 from clinseg.io.dicom.series import case_ids, read_series, scan_folder
@@ -89,6 +89,7 @@ def predict_dicom_folder(predictor: Any, input_dir: str | Path, out_dir: str | P
         reasons = "; ".join(sorted({r for _, r in scan.skipped}))[:300]
         raise DatasetError(f"{input_dir}: no usable DICOM image series ({reasons or 'no files'})")
     ids = case_ids(list(scan.series.values()))
+    out_dir = prepare_output(out_dir)
     structures = list(predictor.structures)
     colours = structure_colours(structures, _run_colours(Path(run_dir) if run_dir else None))
     label_values = label_map_values(predictor)

@@ -32,7 +32,7 @@ from clinseg.inference.anatomy import (
     list_rules,
     postprocess_case,
 )
-from clinseg.inference.predictor import Predictor, find_cases, write_case
+from clinseg.inference.predictor import Predictor, find_cases, prepare_output, write_case
 from clinseg.io.image import Geometry
 from clinseg.progress import track
 from clinseg.training.config import TrainConfig
@@ -133,6 +133,7 @@ def predict_organs_folder(pipeline: OrganPipeline, input_dir: str | Path, out_di
     """Predict every case of ``input_dir`` into ``out_dir/<case>/<structure>.nii.gz`` (atomically per case)."""
     first = pipeline.predictors[0]
     cases = find_cases(input_dir, len(first.channels))
+    out_dir = prepare_output(out_dir)
     for case, files in track(list(cases.items()), "predicting organs"):
         record = CaseRecord(case, "test", tuple(files), None, {}, frozenset())
         raw, geometry = load_image(record, "none")  # read once: the fat rule needs the stored intensities
@@ -141,7 +142,7 @@ def predict_organs_folder(pipeline: OrganPipeline, input_dir: str | Path, out_di
         masks = pipeline.predict(image, raw[0], geometry)
         if on_case is not None:
             on_case(case, time.perf_counter() - start)
-        write_case(Path(out_dir), case, masks, pipeline.structures, geometry)
+        write_case(out_dir, case, masks, pipeline.structures, geometry)
     return list(cases)
 
 

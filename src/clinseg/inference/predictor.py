@@ -3,16 +3,16 @@
 Each case is written as ``OUT_DIR/<case>/<structure>.nii.gz`` (uint8 masks, the input's geometry) and,
 for exclusive classes, ``OUT_DIR/<case>.nii.gz`` (label map). A case folder appears only once all of its
 files are written (written in a hidden temporary folder, then renamed), so an interrupted batch never
-leaves a partial case behind; inputs are only read.
+leaves a partial case behind; the temporary folders of a killed run are removed by the next prediction into
+the same folder. Case and structure names become file names: one that is not a safe file name
+(:func:`clinseg.names.check_name`) is refused. Inputs are only read.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import logging
 import re
-import shutil
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -33,8 +33,10 @@ from clinseg.inference.postprocess import (
     to_label_map,
 )
 from clinseg.inference.sliding_window import predict_probabilities
+from clinseg.io.atomic import atomic_folder, ensure_folder, remove_stale_temporaries
 from clinseg.io.image import Geometry, has_supported_ending, strip_ending, write_image
 from clinseg.models import create_model
+from clinseg.names import check_name
 from clinseg.progress import track
 from clinseg.training.calibration import read_thresholds
 from clinseg.training.checkpoint import load_checkpoint, restore
@@ -42,6 +44,7 @@ from clinseg.training.config import TrainConfig, load_config
 from clinseg.training.device import select_device
 
 _CHANNEL_RE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
+log = logging.getLogger(__name__)
 
 
 def probabilities_to_masks(probs: np.ndarray, activation: str, thresholds: float | Sequence[float] = 0.5) -> np.ndarray:
@@ -145,18 +148,30 @@ class Predictor:
 
 
 def find_cases(input_dir: str | Path, num_channels: int) -> dict[str, list[Path]]:
-    """Group ``<case>_<channel>`` image files of a folder; every case needs every channel."""
+    """Group ``<case>_<channel>`` image files of a folder; every case needs every channel and no other.
+
+    Hidden files (``.name``) are left out. A case id that is not a safe file name, a channel the run does not
+    read (``_0001`` for a one-channel run) and two files of one channel (``.nii`` and ``.nii.gz``) are
+    :class:`DatasetError` naming the file.
+    """
     input_dir = Path(input_dir)
     if not input_dir.is_dir():
         raise DatasetError(f"{input_dir}: input folder not found")
     cases: dict[str, dict[int, Path]] = defaultdict(dict)
     for path in sorted(input_dir.iterdir()):
-        if not (path.is_file() and has_supported_ending(path.name)):
+        if path.name.startswith(".") or not (path.is_file() and has_supported_ending(path.name)):
             continue
         match = _CHANNEL_RE.match(strip_ending(path.name))
         if match is None:
             raise DatasetError(f"{path}: image name must be <case>_<4-digit channel> (e.g. case_0000.nii.gz)")
-        cases[match["case"]][int(match["channel"])] = path
+        case, channel = check_name(match["case"], "case id", path), int(match["channel"])
+        if channel >= num_channels:
+            raise DatasetError(f"{path}: channel {channel} of case {case!r}, but the run reads {num_channels} "
+                               f"channel(s) (_0000{'' if num_channels == 1 else f' to _{num_channels - 1:04d}'})")
+        if channel in cases[case]:
+            raise DatasetError(f"{path}: second file for case {case!r} channel {channel} (also "
+                               f"{cases[case][channel].name})")
+        cases[case][channel] = path
     if not cases:
         raise DatasetError(f"{input_dir}: no images found (expected <case>_0000.nii.gz …)")
     result = {}
@@ -177,22 +192,30 @@ def label_map_values(predictor: object) -> tuple[int, ...] | None:
     return getattr(predictor, "label_values", None) or tuple(range(1, len(structures) + 1))
 
 
+def prepare_output(out_dir: str | Path, what: str = "output folder") -> Path:
+    """Create ``out_dir`` (a :class:`~clinseg.errors.ConfigError` naming it when it cannot be a folder) and
+    remove the hidden temporary case folders a killed prediction left in it."""
+    out_dir = ensure_folder(out_dir, what)
+    for stale in remove_stale_temporaries(out_dir):
+        log.info("removed %s, left by an interrupted prediction", stale)
+    return out_dir
+
+
 def write_case(out_dir: Path, case: str, masks: np.ndarray, structures: Sequence[str], geometry: Geometry,
                label_values: Sequence[int] | None = None) -> None:
     """Write one case's masks atomically as a folder; with ``label_values`` (one per structure, for exclusive
-    classes) also ``<case>.nii.gz``, a label map in the dataset's own values."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{case}.", dir=out_dir))
-    try:
+    classes) also ``<case>.nii.gz``, a label map in the dataset's own values.
+
+    ``case`` and every structure name must be safe file names (:func:`clinseg.names.check_name`): a name
+    such as ``../x`` would write outside ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    check_name(case, "case id", out_dir)
+    for name in structures:
+        check_name(name, "structure name", out_dir)
+    with atomic_folder(out_dir / case) as tmp:
         for n, name in enumerate(structures):
             write_image(masks[n], geometry, tmp / f"{name}.nii.gz")
-        final = out_dir / case
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     if label_values is not None:
         if len(label_values) != masks.shape[0]:
             raise ConfigError(f"{case}: {len(label_values)} label values for {masks.shape[0]} structures")
@@ -214,10 +237,12 @@ def predict_folder(predictor: Predictor, input_dir: str | Path, out_dir: str | P
     ``<probabilities_dir>/<case>/<structure>.nii.gz``, e.g. to choose thresholds on a precision-recall sweep.
     """
     cases = find_cases(input_dir, len(predictor.channels))
-    out_dir = Path(out_dir)
     if probabilities_dir is not None and (not hasattr(predictor, "predict_with_probabilities")
                                           or predictor.config.resample):
         raise ConfigError("probability maps are written for single-network runs on the images' own grid only")
+    out_dir = prepare_output(out_dir)
+    if probabilities_dir is not None:
+        prepare_output(probabilities_dir, "probability folder")
     for case, files in track(list(cases.items()), "predicting"):
         record = CaseRecord(case, "test", tuple(files), None, {}, frozenset())
         image, geometry = load_image(record, predictor.config.normalization)  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ import numpy as np
 from clinseg.data.dataset import load_dataset
 from clinseg.data.loading import load_targets
 from clinseg.errors import DatasetError
-from clinseg.inference.predictor import find_cases, write_case
+from clinseg.inference.predictor import find_cases, prepare_output, write_case
 from clinseg.interactive.network import InteractiveNetwork
 from clinseg.io.atomic import write_text
 from clinseg.progress import track
@@ -43,10 +43,10 @@ def predict_with_clicks(network: InteractiveNetwork, input_dir: str | Path, refe
     ``on_case(case, seconds)`` gets each case's segmentation time (all structures and rounds)."""
     dataset = load_dataset(reference)
     cases = find_cases(input_dir, len(network.channels))
-    out_dir = Path(out_dir)
     if list(dataset.spec.structures) != list(network.structures):
         raise DatasetError(f"{dataset.root}: structures {list(dataset.spec.structures)} differ from the run's "
                            f"{list(network.structures)}")
+    out_dir = prepare_output(out_dir)
     log: dict[str, dict[str, object]] = {}
     for case in track(list(cases), "predicting with clicks"):
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -22,6 +23,7 @@ import numpy as np
 from clinseg.data.dataset import SPLIT_FOLDERS
 from clinseg.errors import ConfigError
 from clinseg.io import Geometry, write_image, write_text
+from clinseg.io.atomic import folder_mode
 from clinseg.progress import track
 
 logger = logging.getLogger(__name__)
@@ -103,6 +105,7 @@ def write_phantom(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    os.chmod(tmp, folder_mode())  # the dataset folder gets a plain mkdir's permissions, not mkdtemp's 0700
     try:
         info: dict[str, dict] = {}
         shown: list[SimulatedCase] = []

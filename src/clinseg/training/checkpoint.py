@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pickle
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,8 +47,35 @@ def save_checkpoint(
         "torch_rng": torch.get_rng_state(),
         "format": 1,
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    path = Path(path)
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+    except (OSError, RuntimeError) as exc:  # torch reports a full disk as "RuntimeError [enforce fail at …]"
+        kept = (f"the previous {path.name} is kept intact (run the same command again to resume from it)"
+                if path.is_file() else f"no {path.name} was written")
+        raise CheckpointError(f"{path}: could not write the checkpoint (is the disk full or over quota? "
+                              f"{type(exc).__name__}: {_first_sentence(exc)}); {kept}") from exc
+
+
+def _first_sentence(exc: BaseException, limit: int = 160) -> str:
+    """The start of an exception's message: its first line, up to the first full stop that ends a sentence."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    text = text.split(". ", 1)[0] if ". " in text[1:] and not text.startswith("[enforce") else text
+    return text if len(text) <= limit else text[:limit] + " …"
+
+
+def _load_problem(exc: BaseException) -> str:
+    """Why ``torch.load`` failed, in words that do not repeat torch's advice to load the file with
+    ``weights_only=False`` (which would run any code an untrusted file holds)."""
+    if isinstance(exc, pickle.UnpicklingError):
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        what = f" ({found.group(1)})" if found else ""
+        return (f"corrupt or unsafe checkpoint: it holds Python objects other than tensors{what}, which clinseg "
+                "refuses to load (they could run code); not a clinseg checkpoint, or tampered with")
+    return f"corrupt or unsafe checkpoint: truncated or damaged ({type(exc).__name__}: {_first_sentence(exc)})"
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -57,8 +85,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
-        raise CheckpointError(f"{path}: corrupt or unsafe checkpoint ({type(exc).__name__}: {exc})") from exc
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise CheckpointError(f"{path}: {_load_problem(exc)}") from None
     if not isinstance(payload, dict) or payload.get("format") != 1 or "model" not in payload:
         raise CheckpointError(f"{path}: not a clinseg checkpoint")
     try:

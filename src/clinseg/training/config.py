@@ -241,6 +241,17 @@ def config_from_dict(values: dict[str, Any], source: str = "config") -> TrainCon
     return cfg
 
 
+def given_fields(values: dict[str, Any]) -> frozenset[str]:
+    """The :class:`TrainConfig` fields a config mapping sets: its keys, a ``preset:``'s fields in its place.
+
+    ``clinseg train`` compares only these with a run it resumes (:mod:`clinseg.training.resume`).
+    """
+    fields = set(values) - {"preset"}
+    if values.get("preset") in PRESETS:
+        fields |= set(PRESETS[values["preset"]])
+    return frozenset(fields)
+
+
 def load_config(path: str | Path) -> TrainConfig:
     """Read a YAML config file (a mapping of :class:`TrainConfig` fields, optionally ``preset:``)."""
     return config_from_dict(read_mapping(path), str(path))

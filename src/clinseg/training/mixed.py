@@ -28,8 +28,9 @@ from typing import Any
 from clinseg.data.dataset import Dataset, load_dataset
 from clinseg.errors import ConfigError
 from clinseg.io.image import read_geometry
-from clinseg.training.config import TrainConfig, load_config
-from clinseg.training.methods import TRAIN_METHODS
+from clinseg.training.config import TrainConfig
+from clinseg.training.methods import TRAIN_METHODS, validation_words
+from clinseg.training.resume import ResumePolicy
 
 log = logging.getLogger(__name__)
 
@@ -122,17 +123,15 @@ def mixed_config(dataset_dir: str | Path, cfg: TrainConfig, *, k: int | None = N
 
 @TRAIN_METHODS.register("mixed")
 def mixed(dataset: Path, out: Path, cfg: TrainConfig, iterations: int | None = None, *, k: int | None = None,
-          m: int | None = None, n: int | None = None, alpha: float | None = None) -> str:
+          m: int | None = None, n: int | None = None, alpha: float | None = None, skip_validation: bool = False,
+          resume: ResumePolicy | None = None) -> str:
     """U-Net + image-level classification branches on annotated, tumour-free and weakly annotated slices
-    (seed 001 chapter 3); predicted like any run."""
+    (seed 001 chapter 3); predicted like any run. A resumed run compares the derived configuration with its
+    saved one (:func:`clinseg.training.run.train`)."""
     from clinseg.training.run import train
 
-    if (Path(out) / "config.yaml").is_file():
-        run_cfg = load_config(Path(out) / "config.yaml")  # a resumed run uses its saved configuration
-    else:
-        run_cfg = mixed_config(dataset, cfg, k=k, m=m, n=n, alpha=alpha)
-        log.info("mixed supervision: %d weakly annotated case(s)", len(run_cfg.sampler_kwargs["weak_cases"]))
-    state = train(dataset, out, run_cfg, iterations=iterations)
+    run_cfg = mixed_config(dataset, cfg, k=k, m=m, n=n, alpha=alpha)
+    log.info("mixed supervision: %d weakly annotated case(s)", len(run_cfg.sampler_kwargs["weak_cases"]))
+    state = train(dataset, out, run_cfg, iterations=iterations, skip_validation=skip_validation, resume=resume)
     weak = len(run_cfg.sampler_kwargs.get("weak_cases", ()))
-    return (f"trained {state.iteration} iterations with {weak} weakly annotated case(s); best validation Dice "
-            f"{state.best_score:.3f} (iteration {state.best_iteration})")
+    return f"trained {state.iteration} iterations with {weak} weakly annotated case(s); {validation_words(state)}"

@@ -39,7 +39,9 @@ from clinseg.io.atomic import write_text
 from clinseg.models.unet2d import PLANE_AXES
 from clinseg.training.checkpoint import TrainState, save_checkpoint
 from clinseg.training.config import TrainConfig, save_config
-from clinseg.training.methods import TRAIN_METHODS
+from clinseg.training.methods import TRAIN_METHODS, stages_summary
+from clinseg.training.preflight import check_dataset_for_training
+from clinseg.training.resume import ResumePolicy
 from clinseg.training.run import missing_channels, train
 
 log = logging.getLogger(__name__)
@@ -121,10 +123,14 @@ def gather_subnet_weights(subnet_runs: list[Path], full: TrainConfig, init_dir: 
 
 
 def train_modality(dataset_dir: str | Path, run_dir: str | Path, base: TrainConfig | None = None, *,
-                   plane: str = "axial", iterations: int | None = None) -> dict[str, TrainState]:
+                   plane: str = "axial", iterations: int | None = None, skip_validation: bool = False,
+                   resume: ResumePolicy | None = None) -> dict[str, TrainState]:
     """Train the 2D model on ``plane`` slices with the schedule of §2.3.3; returns each stage's final state
-    (``subnet_<SEQ>`` ..., then ``full``)."""
+    (``subnet_<SEQ>`` ..., then ``full``). The dataset passes the checks of ``clinseg validate`` once, before
+    every stage (unless ``skip_validation``); ``resume`` applies to each stage's folder."""
     dataset, run_dir = load_dataset(dataset_dir), Path(run_dir)
+    if not skip_validation:
+        check_dataset_for_training(dataset_dir, run_dir)
     spec = dataset.spec
     full = full_config(base or TrainConfig(), plane)
     missing = missing_sequences(dataset)
@@ -137,7 +143,8 @@ def train_modality(dataset_dir: str | Path, run_dir: str | Path, base: TrainConf
         folders = _subnet_folders(spec.channels)
         for k, folder in enumerate(folders):
             log.info("step 1: subnetwork of %s on the cases that have it", spec.channels[k])
-            states[folder] = train(dataset_dir, run_dir / folder, subnet_config(full, k), iterations=iterations)
+            states[folder] = train(dataset_dir, run_dir / folder, subnet_config(full, k), iterations=iterations,
+                                   skip_validation=True, resume=resume)
             stages.append({"name": folder, "run": folder, "model": SUBNET_MODEL, "channels": [spec.channels[k]],
                            "cases": "training cases that have this sequence", "init": None})
         if full.init:
@@ -155,15 +162,15 @@ def train_modality(dataset_dir: str | Path, run_dir: str | Path, base: TrainConf
     write_text(run_dir / METHOD_FILE, json.dumps(
         {"method": "2d", "plane": plane, "missing_sequences": missing, "stages": stages}, indent=2))
     log.info("step 2: the whole network%s", " on the complete cases" if missing else "")
-    states["full"] = train(dataset_dir, run_dir, full, iterations=iterations)
+    states["full"] = train(dataset_dir, run_dir, full, iterations=iterations, skip_validation=True, resume=resume)
     return states
 
 
 @TRAIN_METHODS.register("2d")
 def two_d(dataset: Path, out: Path, cfg: TrainConfig, iterations: int | None = None, *,
-          plane: str = "axial") -> str:
+          plane: str = "axial", skip_validation: bool = False, resume: ResumePolicy | None = None) -> str:
     """Seed 001's 2D model with modality-specific subnetworks on ``plane`` slices; with missing sequences,
     its subnetworks are pretrained on the cases that have their sequence first (§2.3.3)."""
-    states = train_modality(dataset, out, cfg, plane=plane, iterations=iterations)
-    return "; ".join(f"{name}: {s.iteration} iterations, best validation Dice {s.best_score:.3f}"
-                     for name, s in states.items())
+    states = train_modality(dataset, out, cfg, plane=plane, iterations=iterations, skip_validation=skip_validation,
+                            resume=resume)
+    return stages_summary(states)

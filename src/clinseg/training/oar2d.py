@@ -22,7 +22,8 @@ from clinseg.data.dataset import DatasetSpec, read_spec
 from clinseg.errors import ConfigError
 from clinseg.models.unet2d import PLANE_AXES
 from clinseg.training.config import TrainConfig
-from clinseg.training.methods import TRAIN_METHODS
+from clinseg.training.methods import TRAIN_METHODS, validation_words
+from clinseg.training.resume import ResumePolicy
 from clinseg.training.run import train
 
 __all__ = ["oar2d_config"]
@@ -57,8 +58,9 @@ def oar2d_config(cfg: TrainConfig, spec: DatasetSpec, plane: str = "axial", size
 
 @TRAIN_METHODS.register("oar2d")
 def oar2d(dataset: Path, out: Path, cfg: TrainConfig, iterations: int | None = None, *,
-          plane: str = "axial", size: int | None = None) -> str:
+          plane: str = "axial", size: int | None = None, skip_validation: bool = False,
+          resume: ResumePolicy | None = None) -> str:
     """Seed 001's OAR model on ``plane`` slices (organs merged, voxel-level unknowns, class-centred batches)."""
-    state = train(dataset, out, oar2d_config(cfg, read_spec(dataset), plane, size), iterations=iterations)
-    return (f"{plane}: trained {state.iteration} iterations; best validation Dice {state.best_score:.3f} "
-            f"(iteration {state.best_iteration})")
+    state = train(dataset, out, oar2d_config(cfg, read_spec(dataset), plane, size), iterations=iterations,
+                  skip_validation=skip_validation, resume=resume)
+    return f"{plane}: trained {state.iteration} iterations; {validation_words(state)}"

@@ -4,6 +4,8 @@ Run folder::
 
     RUN/config.yaml         resolved configuration
     RUN/fingerprint.json    dataset fingerprint (a resumed run refuses changed data)
+    RUN/validation.json     the passing checks of ``clinseg validate``, keyed by the fingerprint (preflight)
+    RUN/history.json        extensions (a new iteration target) and forced resumes (:mod:`resume`)
     RUN/split.json          training and validation case ids
     RUN/metrics.jsonl       one record per iteration (loss, validation Dice every K iterations)
     RUN/checkpoints/last.pt and best.pt
@@ -26,7 +28,7 @@ from clinseg.data.features import read_case
 from clinseg.data.loading import CaseData, keep_structures, load_case
 from clinseg.data.resize import resample_case
 from clinseg.errors import CheckpointError, ConfigError, DatasetError
-from clinseg.io.atomic import write_text
+from clinseg.io.atomic import ensure_folder, write_text
 from clinseg.losses import create_loss
 from clinseg.losses.composite import deep_supervision
 from clinseg.models import create_model, size_divisors
@@ -34,7 +36,7 @@ from clinseg.models.registry import describe_divisors
 from clinseg.progress import track
 from clinseg.training.calibration import choose_thresholds, thresholds_iteration, write_thresholds
 from clinseg.training.checkpoint import TrainState, load_checkpoint, restore
-from clinseg.training.config import TrainConfig, load_config, save_config
+from clinseg.training.config import TrainConfig, save_config
 from clinseg.training.device import amp_dtype, configure_threads, select_device
 from clinseg.training.fingerprint import dataset_fingerprint
 from clinseg.training.label_view import (
@@ -44,6 +46,8 @@ from clinseg.training.label_view import (
 )
 from clinseg.training.loop import LoopParts, run_loop
 from clinseg.training.metrics_log import MetricsLog
+from clinseg.training.preflight import check_for_training
+from clinseg.training.resume import ResumePolicy, plan_resume, record_resume
 from clinseg.training.sampling import build_source
 from clinseg.training.validation import validation_scores
 
@@ -152,23 +156,13 @@ def _initialise_from(model: torch.nn.Module, cfg: TrainConfig, run_dir: Path) ->
     log.info("initialised %d tensors from %s", len(report.transferred), cfg.init)
 
 
-def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, fingerprint: dict, requested_iterations: int | None) -> TrainConfig:
-    """Create the folder or check that it belongs to this dataset; returns the config to use."""
-    config_path = run_dir / "config.yaml"
-    if config_path.is_file():
-        saved = load_config(config_path)
-        old = json.loads((run_dir / "fingerprint.json").read_text()) if (run_dir / "fingerprint.json").is_file() else {}
-        if old and old != fingerprint:
-            raise DatasetError(f"{run_dir}: this run was trained on other data ({old.get('name')}, "
-                               f"{old.get('num_files')} files); use a new --out folder")
-        if requested_iterations is not None:
-            saved.iterations = requested_iterations
-        log.info("resuming run in %s", run_dir)
-        cfg = saved
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, config_path)
-    write_text(run_dir / "fingerprint.json", json.dumps(fingerprint, indent=2))
-    return cfg
+def _check_same_data(run_dir: Path, fingerprint: dict) -> None:
+    """A run folder that already holds a run must have been trained on this dataset."""
+    path = run_dir / "fingerprint.json"
+    old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if old and old != fingerprint:
+        raise DatasetError(f"{run_dir}: this run was trained on other data ({old.get('name')}, "
+                           f"{old.get('num_files')} files); use a new --out folder")
 
 
 def _write_run_info(run_dir: Path, dataset: Dataset, outputs: tuple[str, ...]) -> None:
@@ -225,11 +219,18 @@ def train(
     *,
     iterations: int | None = None,
     on_iteration: Callable[[int], None] | None = None,
+    skip_validation: bool = False,
+    resume: ResumePolicy | None = None,
 ) -> TrainState:
     """Train (or resume) a run of ``config`` on the dataset at ``dataset_dir``; returns the final state.
 
-    When ``run_dir`` already holds a run, its saved configuration is used (``iterations`` may extend it)
-    and training continues from ``checkpoints/last.pt`` exactly where it stopped.
+    The dataset first passes the checks of ``clinseg validate`` (:mod:`clinseg.training.preflight`): errors
+    refuse it, warnings are logged; ``skip_validation`` skips them (e.g. a study that validated its dataset
+    once). When ``run_dir`` already holds a run, its saved configuration is used and training continues from
+    ``checkpoints/last.pt`` exactly where it stopped; options of ``config`` that differ from the saved ones
+    are refused unless ``resume.force`` (:mod:`clinseg.training.resume`: ``resume.explicit`` names the
+    fields compared, default all of ``config``'s); ``iterations`` may extend the run, never shorten it below
+    what was trained.
     """
     dataset = load_dataset(dataset_dir)
     spec = dataset.spec
@@ -238,8 +239,18 @@ def train(
         cfg = dataclasses.replace(cfg, iterations=iterations)
     device = select_device(cfg.device)
     cfg = cfg.resolved(spec, device.type)
-    run_dir = Path(run_dir)
-    cfg = _prepare_run_dir(run_dir, cfg, dataset_fingerprint(dataset), iterations)
+    run_dir = ensure_folder(run_dir, "run folder")
+    fingerprint = dataset_fingerprint(dataset)
+    _check_same_data(run_dir, fingerprint)
+    resumed = plan_resume(run_dir, cfg if config is not None else None, resume, iterations)
+    if not skip_validation:
+        check_for_training(dataset, run_dir, fingerprint)
+    if resumed is not None:
+        log.info("resuming run in %s", run_dir)
+        cfg = resumed.config
+        record_resume(run_dir, resumed)
+    save_config(cfg, run_dir / "config.yaml")
+    write_text(run_dir / "fingerprint.json", json.dumps(fingerprint, indent=2))
     outputs = output_structures(cfg, spec)
     _write_run_info(run_dir, dataset, outputs)
     configure_threads(cfg.threads)
@@ -290,6 +301,8 @@ def train(
             sampler.rng.bit_generator.state = state.sampler_rng
         if state.finished and state.iteration < cfg.iterations:
             state.finished = False  # extended run
+        elif state.iteration >= cfg.iterations:
+            state.finished = True  # an unfinished run whose end was moved to the iterations it has trained
         log.info("resumed at iteration %d", state.iteration)
     elif (run_dir / "checkpoints" / "best.pt").is_file():
         raise CheckpointError(f"{run_dir}: best.pt exists without last.pt; use a new --out folder")

@@ -22,8 +22,9 @@ from clinseg.data.task_sampler import TaskBalancedSampler
 from clinseg.io.image import read_geometry
 from clinseg.models.triplanar import triplanar_patches
 from clinseg.training.config import TrainConfig
-from clinseg.training.methods import TRAIN_METHODS
+from clinseg.training.methods import TRAIN_METHODS, validation_words
 from clinseg.training.multitask import TASK_SEPARATOR, task_of
+from clinseg.training.resume import ResumePolicy
 from clinseg.training.run import train
 from clinseg.training.sampling import SAMPLERS, PatchSource
 
@@ -81,8 +82,8 @@ def triplanar_config(cfg: TrainConfig, dataset_dir: str | Path, samples: int = S
 
 @TRAIN_METHODS.register("triplanar")
 def triplanar(dataset: Path, out: Path, cfg: TrainConfig, iterations: int | None = None, *,
-              samples: int = SEED_SAMPLES) -> str:
+              samples: int = SEED_SAMPLES, skip_validation: bool = False, resume: ResumePolicy | None = None) -> str:
     """Seed 004's triplanar network (any number of tasks: give several datasets to ``clinseg train``)."""
-    state = train(dataset, out, triplanar_config(cfg, dataset, samples), iterations=iterations)
-    return (f"triplanar: trained {state.iteration} iterations of {samples} voxels; best validation Dice "
-            f"{state.best_score:.3f} (iteration {state.best_iteration})")
+    state = train(dataset, out, triplanar_config(cfg, dataset, samples), iterations=iterations,
+                  skip_validation=skip_validation, resume=resume)
+    return f"triplanar: trained {state.iteration} iterations of {samples} voxels; {validation_words(state)}"

@@ -33,6 +33,8 @@ from clinseg.models.unet2d import PLANE_AXES
 from clinseg.progress import track
 from clinseg.training.checkpoint import TrainState
 from clinseg.training.config import TrainConfig
+from clinseg.training.preflight import check_dataset_for_training
+from clinseg.training.resume import ResumePolicy
 from clinseg.training.run import train
 
 TWOD3D_FILE = "twod3d.json"
@@ -89,21 +91,26 @@ def effective_receptive_field(run_dir: Path, device: str = "auto") -> dict[str, 
 
 def train_2d3d(dataset_dir: str | Path, run_dir: str | Path, base: TrainConfig, *, iterations: int | None = None,
                model2d: str = "unet2d", size2d: int = 64, model2d_kwargs: dict[str, Any] | None = None,
-               config2d: dict[str, Any] | None = None) -> dict[str, TrainState]:
+               config2d: dict[str, Any] | None = None, skip_validation: bool = False,
+               resume: ResumePolicy | None = None) -> dict[str, TrainState]:
     """Train the three 2D networks, extract their features, train the 3D network (``base``'s model and
     patch) on image + features; writes ``RUN/twod3d.json`` with the receptive fields. ``config2d`` holds
-    TrainConfig fields that differ for the 2D networks."""
+    TrainConfig fields that differ for the 2D networks. The dataset passes the checks of ``clinseg
+    validate`` once, before the four networks (unless ``skip_validation``); ``resume`` applies to each."""
     run_dir = Path(run_dir)
+    if not skip_validation:
+        check_dataset_for_training(dataset_dir, run_dir)
     states: dict[str, TrainState] = {}
     folders = []
     for plane in PLANES:
         cfg2d = plane_config(base, plane, model2d, size2d, model2d_kwargs, config2d)
-        states[plane] = train(dataset_dir, run_dir / plane, cfg2d, iterations=iterations)
+        states[plane] = train(dataset_dir, run_dir / plane, cfg2d, iterations=iterations, skip_validation=True,
+                              resume=resume)
         folder = run_dir / "features" / plane
         extract_features(dataset_dir, run_dir / plane, folder, base.device)
         folders.append(str(folder.resolve()))
     states["net3d"] = train(dataset_dir, run_dir / "net3d", dataclasses.replace(base, features=folders),
-                            iterations=iterations)
+                            iterations=iterations, skip_validation=True, resume=resume)
     info = {"method": "2d-3d", "planes": list(PLANES), "receptive_field": effective_receptive_field(run_dir)}
     write_text(run_dir / TWOD3D_FILE, json.dumps(info, indent=2))
     return states

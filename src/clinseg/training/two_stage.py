@@ -23,6 +23,8 @@ from clinseg.data.resize import LOWRES_FACTORS
 from clinseg.inference.cascade import write_cascade_info
 from clinseg.training.checkpoint import TrainState
 from clinseg.training.config import TrainConfig
+from clinseg.training.preflight import check_dataset_for_training
+from clinseg.training.resume import ResumePolicy
 from clinseg.training.run import train
 
 
@@ -51,14 +53,21 @@ def stage_configs(base: TrainConfig, options: TwoStageOptions) -> tuple[TrainCon
 
 def train_two_stage(dataset_dir: str | Path, run_dir: str | Path, base: TrainConfig | None = None,
                     options: TwoStageOptions | None = None, *, iterations: int | None = None,
-                    stages: Sequence[str] = ("localiser", "organ")) -> dict[str, TrainState]:
-    """Train the localisation and organ networks (or only ``stages``); returns their final states."""
+                    stages: Sequence[str] = ("localiser", "organ"), skip_validation: bool = False,
+                    resume: ResumePolicy | None = None) -> dict[str, TrainState]:
+    """Train the localisation and organ networks (or only ``stages``); returns their final states.
+
+    The dataset passes the checks of ``clinseg validate`` once, before both (unless ``skip_validation``);
+    ``resume`` applies to each network's folder (:func:`clinseg.training.run.train`)."""
     run_dir = Path(run_dir)
     options = options or TwoStageOptions()
     localiser, organ = stage_configs(base or TrainConfig(), options)
+    if not skip_validation:
+        check_dataset_for_training(dataset_dir, run_dir)
     states = {}
     for name, cfg in (("localiser", localiser), ("organ", organ)):
         if name in stages:
-            states[name] = train(dataset_dir, run_dir / name, cfg, iterations=iterations)
+            states[name] = train(dataset_dir, run_dir / name, cfg, iterations=iterations, skip_validation=True,
+                                 resume=resume)
     write_cascade_info(run_dir, options.margin, options.fallback)
     return states
