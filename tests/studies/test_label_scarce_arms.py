@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from clinseg.errors import ConfigError
 from clinseg.phantoms import generate_phantom
 from clinseg.studies.execute import execute_run
 from clinseg.studies.plan import load_and_prepare
@@ -67,12 +68,12 @@ def test_baseline_pretrained_interactive_study(bone: Path, tmp_path: Path):
     assert "Mean Dice per arm and size" in (study / "report.html").read_text()
 
 
-def test_unknown_arm_option_fails_the_run_clearly(bone: Path, tmp_path: Path):
+def test_unknown_arm_option_is_refused_before_the_study_starts(bone: Path, tmp_path: Path):
     spec = {"name": "bad", "dataset": str(bone), "validation": 1, "modes": ["patients"], "sizes": [1],
             "base": {**SLICE_NET, "iterations": 1, "threads": 1},
             "arms": [{"name": "interactive", "method": "interactive", "options": {"click": 1}}]}
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(spec))
-    plan = load_and_prepare(path, tmp_path / "S")
-    outcome = execute_run(tmp_path / "S", plan.runs[0], threads=1)
-    assert outcome.status == "failed" and "['click'] unknown" in outcome.error
+    with pytest.raises(ConfigError, match=r"arm 'interactive': options \['click'\] unknown"):
+        load_and_prepare(path, tmp_path / "S")
+    assert not (tmp_path / "S").exists()

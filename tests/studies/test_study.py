@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -19,33 +18,7 @@ from clinseg.studies.executors import pending_runs, run_local
 from clinseg.studies.plan import RunKey, load_and_prepare, open_study
 from clinseg.studies.report import build_study_report
 from clinseg.studies.results import collect_results, write_results
-
-TINY_BASE = {
-    "model": "resfcn3d",
-    "model_kwargs": {"features": [4, 4, 4], "blocks": 1},
-    "patch_size": [8, 8, 8],
-    "batch_size": 2,
-    "iterations": 2,
-    "val_every": 2,
-    "checkpoint_every": 1,
-    "threads": 1,
-}
-
-
-@pytest.fixture
-def write_spec(make_dataset, tmp_path: Path) -> Callable[..., Path]:
-    """Write a study spec over the tiny dataset (4 training cases: case_1 lacks B; case_3 validates)."""
-    root = make_dataset(cases=4)
-
-    def write(name: str = "study.yaml", **overrides: object) -> Path:
-        spec = {"name": "tiny", "dataset": str(root), "validation": ["case_3"], "sizes": [1],
-                "modes": ["concentrated", "distributed"], "repeats": 1, "base": TINY_BASE,
-                "arms": ["baseline"], **overrides}
-        path = tmp_path / name
-        path.write_text(yaml.safe_dump(spec))
-        return path
-
-    return write
+from tests.studies._helpers import TINY_BASE
 
 
 def test_prepare_writes_subsets_and_records(write_spec, tmp_path: Path) -> None:
@@ -82,8 +55,8 @@ def test_a_study_folder_refuses_another_study(write_spec, tmp_path: Path) -> Non
     load_and_prepare(write_spec(), tmp_path / "S")
     with pytest.raises(ConfigError, match="another seed"):
         load_and_prepare(write_spec("other.yaml", seed=5), tmp_path / "S")
-    with pytest.raises(ConfigError, match="another base"):
-        load_and_prepare(write_spec("longer.yaml", base={**TINY_BASE, "iterations": 5}), tmp_path / "S")
+    with pytest.raises(ConfigError, match="another validation"):
+        load_and_prepare(write_spec("validated.yaml", validation=["case_2"]), tmp_path / "S")
     load_and_prepare(write_spec("more.yaml", repeats=2), tmp_path / "S")  # extending is fine
 
 

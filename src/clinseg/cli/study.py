@@ -44,22 +44,36 @@ def run(
     threads: int = typer.Option(None, "--threads", min=1, help="CPU threads per local run (default: cores / "
                                 "workers); lower it when other jobs share the machine."),
     ray: str = typer.Option(None, "--ray", help="Run on Ray: an address, 'auto' (this cluster) or 'local'."),
+    in_process: bool = typer.Option(False, "--in-process", help="Run the runs one after another in this "
+                                    "process (no worker processes: for a debugger or a profiler)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Run failed runs again."),
+    skip_validation: bool = typer.Option(False, "--skip-validation", help="Do not run the checks of 'clinseg "
+                                         "validate' on the datasets first (by default errors refuse the study)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Prepare the folder and subsets, list the runs, stop."),
 ) -> None:
-    """Train, predict and evaluate every run of the grid; finished runs are never recomputed."""
-    from clinseg.studies.executors import pending_runs, run_local, run_ray
+    """Train, predict and evaluate every run of the grid; finished runs are never recomputed.
+
+    The whole spec and every dataset are checked before anything is written. One Ctrl-C stops the study:
+    running runs save a checkpoint and resume next time (exit code 130).
+    """
+    from clinseg.studies.executors import pending_runs, run_in_process, run_local, run_ray
     from clinseg.studies.plan import load_and_prepare
 
-    plan = load_and_prepare(spec, out)
+    if ray and in_process:
+        raise typer.BadParameter("--ray and --in-process exclude each other")
+    plan = load_and_prepare(spec, out, skip_validation=skip_validation)
     todo = pending_runs(plan, retry_failed)
     console.print(f"study [bold]{plan.spec.name}[/]: {len(plan.runs)} run(s), {len(todo)} to run "
                   f"({len(plan.val_ids)} validation cases: {', '.join(plan.val_ids)})")
     if dry_run:
         console.print(_status_table(plan))
         return
-    state = run_ray(plan, todo, ray, retry_failed=retry_failed) if ray else \
-        run_local(plan, todo, workers=workers, threads=threads, retry_failed=retry_failed)
+    if ray:
+        state = run_ray(plan, todo, ray, retry_failed=retry_failed)
+    elif in_process:
+        state = run_in_process(plan, todo, threads=threads, retry_failed=retry_failed)
+    else:
+        state = run_local(plan, todo, workers=workers, threads=threads, retry_failed=retry_failed)
     console.print(_status_table(plan))
     for outcome in state.failed:
         console.print(f"[red]failed[/] {outcome.key.name}: {outcome.error} "

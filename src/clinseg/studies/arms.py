@@ -5,15 +5,19 @@ An arm method is registered by name and receives an :class:`ArmContext`; it trai
 into ``context.predictions_dir``. The study evaluates them, so every method is scored the same way. A later
 method (restoration pretraining, localise-to-segment …) plugs in as one module with one registration::
 
-    @register_arm_method("two-stage")
+    @register_arm_method("two-stage", options={"margin"}, check=_check_two_stage)
     def two_stage(context: ArmContext) -> None: ...
+
+The registration declares the method's options and, optionally, a ``check`` of them and the ``datasets`` it
+reads besides the study's: ``clinseg study run`` checks every arm (:func:`check_arm`) and validates every
+dataset before it writes anything, so a misspelt option fails at once, not when its cell runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,7 @@ import numpy as np
 from clinseg.errors import ConfigError
 from clinseg.io.atomic import write_text
 from clinseg.registry import Registry
+from clinseg.studies._options import check_keywords, earlier_arms, mapping_option
 from clinseg.training.config import TrainConfig
 
 
@@ -41,6 +46,8 @@ class ArmContext:
     largest_component : keep the largest component per structure (the study's setting).
     study_dir : the study folder (for what an arm shares between its runs, e.g. a pretraining run).
     arm : the arm's name.
+    skip_validation : skip the dataset checks of ``clinseg validate`` when training (a study validated its
+        datasets once before its first cell).
     """
 
     dataset_dir: Path
@@ -52,15 +59,87 @@ class ArmContext:
     largest_component: bool = True
     study_dir: Path | None = None
     arm: str = ""
+    skip_validation: bool = False
+
+
+@dataclass(frozen=True)
+class ArmDraft:
+    """An arm of a study spec as its method's check sees it, before anything runs.
+
+    Attributes
+    ----------
+    name : the arm's name.
+    options : the arm's ``options``.
+    config : the arm's training configuration (the study's ``base`` with the arm's ``config``), validated.
+    dataset_dir : the study's dataset.
+    earlier : the names of the arms listed before this one (the arms whose runs it may read).
+    """
+
+    name: str
+    options: dict[str, Any]
+    config: TrainConfig
+    dataset_dir: Path
+    earlier: tuple[str, ...] = ()
 
 
 ArmMethod = Callable[[ArmContext], None]
 ARM_METHODS: Registry[ArmMethod] = Registry("study arm method")
 
 
-def register_arm_method(name: str) -> Callable[[ArmMethod], ArmMethod]:
-    """Decorator registering a study arm method under ``name``."""
-    return ARM_METHODS.register(name)
+@dataclass(frozen=True)
+class ArmRules:
+    """What a method declares when it registers: the option names it takes, a ``check`` of their values
+    (raises :class:`ConfigError`) and the ``datasets`` it reads besides the study's (validated with it)."""
+
+    options: frozenset[str] = frozenset()
+    check: Callable[[ArmDraft], None] | None = None
+    datasets: Callable[[ArmDraft], list[Path]] | None = None
+
+
+_RULES: dict[str, ArmRules] = {}
+
+
+def register_arm_method(name: str, *, options: Iterable[str] = (), check: Callable[[ArmDraft], None] | None = None,
+                        datasets: Callable[[ArmDraft], list[Path]] | None = None) -> Callable[[ArmMethod], ArmMethod]:
+    """Decorator registering a study arm method under ``name``.
+
+    Parameters
+    ----------
+    name : the ``method`` of an arm in the study spec.
+    options : the names of the options the method reads from the arm's ``options``; others are refused.
+    check : raises :class:`ConfigError` on option values that cannot work (before the study starts).
+    datasets : the dataset folders the method reads besides the study's own (validated with it).
+    """
+    register = ARM_METHODS.register(name)
+
+    def decorator(method: ArmMethod) -> ArmMethod:
+        register(method)
+        _RULES[name] = ArmRules(frozenset(options), check, datasets)
+        return method
+
+    return decorator
+
+
+def _rules(method: str) -> ArmRules:
+    ARM_METHODS.get(method)  # an unknown method: ConfigError listing the known ones
+    return _RULES.get(method, ArmRules())
+
+
+def check_arm(method: str, draft: ArmDraft) -> None:
+    """Raise :class:`ConfigError` when the arm cannot run: an unknown method, an option it does not take, or
+    an option value its check refuses. The message names neither the spec nor the arm (the caller does)."""
+    rules = _rules(method)
+    unknown = sorted(set(draft.options) - rules.options)
+    if unknown:
+        raise ConfigError(f"options {unknown} unknown; method {method!r} takes {sorted(rules.options) or 'none'}")
+    if rules.check is not None:
+        rules.check(draft)
+
+
+def arm_datasets(method: str, draft: ArmDraft) -> list[Path]:
+    """The dataset folders the arm reads besides the study's own."""
+    rules = _rules(method)
+    return rules.datasets(draft) if rules.datasets is not None else []
 
 
 class _CaseTimer:
@@ -95,7 +174,9 @@ def write_measures(context: ArmContext, networks: dict[str, Path], timer: _CaseT
     write_text(context.run_dir / "measures.json", json.dumps(record, indent=2))
 
 
-def _check_options(context: ArmContext, allowed: set[str]) -> None:
+def _check_options(context: ArmContext, method: str) -> None:
+    """The arm's options against those ``method`` declared (an :class:`ArmContext` built without a study)."""
+    allowed = _rules(method).options
     unknown = sorted(set(context.options) - allowed)
     if unknown:
         raise ConfigError(f"arm {context.arm or context.run_dir.parent.name}: options {unknown} unknown; "
@@ -106,7 +187,7 @@ def _check_options(context: ArmContext, allowed: set[str]) -> None:
 @register_arm_method("baseline")
 def segment(context: ArmContext) -> None:
     """Train one network on the subset (resuming if interrupted), then segment the test images."""
-    _check_options(context, set())
+    _check_options(context, "segment")
     _train_and_predict(context, context.config)
 
 
@@ -114,7 +195,7 @@ def _train_and_predict(context: ArmContext, config: TrainConfig) -> None:
     from clinseg.inference.predictor import Predictor, predict_folder
     from clinseg.training.run import train
 
-    train(context.dataset_dir, context.run_dir, config)
+    train(context.dataset_dir, context.run_dir, config, skip_validation=context.skip_validation)
     predictor = Predictor.from_run(context.run_dir, "best", context.config.device)
     timer = _CaseTimer(predictor)
     predict_folder(predictor, context.test_images, context.predictions_dir,
@@ -122,7 +203,24 @@ def _train_and_predict(context: ArmContext, config: TrainConfig) -> None:
     write_measures(context, {"network": context.run_dir}, timer)
 
 
-@register_arm_method("method")
+def _check_training_method(draft: ArmDraft) -> None:
+    if "method" not in draft.options:
+        raise ConfigError("the 'method' arm needs the option method: NAME")
+    check_method_options(str(draft.options["method"]), mapping_option(draft.options, "method_options"))
+
+
+def check_method_options(name: str, options: dict[str, Any]) -> None:
+    """The training method ``name`` exists and takes ``options`` (``skip_validation`` and ``resume`` are the
+    study's to set)."""
+    from clinseg.training.methods import TRAIN_METHODS
+
+    reserved = sorted(set(options) & {"skip_validation", "resume"})
+    if reserved:
+        raise ConfigError(f"method_options may not set {reserved}: the study sets them")
+    check_keywords(TRAIN_METHODS.get(name), f"training method {name!r}", 4, options)
+
+
+@register_arm_method("method", options={"method", "method_options"}, check=_check_training_method)
 def training_method(context: ArmContext) -> None:
     """Any training method of ``clinseg train --method NAME`` (option ``method``, its options in
     ``method_options``), predicted with the run folder's own predictor (cascade, 2D-3D, ...)."""
@@ -135,11 +233,11 @@ def training_method(context: ArmContext) -> None:
     from clinseg.inference.predictor import predict_folder
     from clinseg.training.methods import run_method
 
-    _check_options(context, {"method", "method_options"})
+    _check_options(context, "method")
     if "method" not in context.options:
         raise ConfigError(f"arm {context.arm}: the 'method' arm needs the option method: NAME")
     run_method(str(context.options["method"]), context.dataset_dir, context.run_dir, context.config,
-               **dict(context.options.get("method_options") or {}))
+               skip_validation=context.skip_validation, **dict(context.options.get("method_options") or {}))
     if uses_organs(context.run_dir):  # merged bilateral organs (oar2d): split into the dataset's structures
         pipeline = OrganPipeline.from_runs([context.run_dir], "none", "best", context.config.device)
         timer = _CaseTimer(pipeline)
@@ -154,7 +252,15 @@ def training_method(context: ArmContext) -> None:
     write_measures(context, networks, timer)
 
 
-@register_arm_method("vote")
+def _check_vote(draft: ArmDraft) -> None:
+    from clinseg.inference.voting import check_thresholds
+
+    if len(earlier_arms(draft.options, "of", draft.name, draft.earlier)) < 2:
+        raise ConfigError("'of' must name at least two arms to vote")
+    check_thresholds(draft.options.get("thresholds", "seed001"))
+
+
+@register_arm_method("vote", options={"of", "thresholds"}, check=_check_vote)
 def vote(context: ArmContext) -> None:
     """Hierarchical voting (seed 001 §2.2.4) of the test predictions of other arms on the same subset:
     options ``of`` (arm names, listed before this arm) and ``thresholds`` (``[T_tumour, T_core, T_enh]``
@@ -162,7 +268,7 @@ def vote(context: ArmContext) -> None:
     from clinseg.data.dataset import load_dataset
     from clinseg.inference.voting import vote_folders
 
-    _check_options(context, {"of", "thresholds"})
+    _check_options(context, "vote")
     arms = [str(a) for a in context.options.get("of") or []]
     if len(arms) < 2:
         raise ConfigError(f"arm {context.arm}: 'of' must name at least two arms to vote")
@@ -183,7 +289,17 @@ def _finished_runs(context: ArmContext, arms: list[str]) -> list[Path]:
     return runs
 
 
-@register_arm_method("anatomy")
+def _check_anatomy(draft: ArmDraft) -> None:
+    from clinseg.inference.anatomy import list_rules
+
+    if not earlier_arms(draft.options, "of", draft.name, draft.earlier):
+        raise ConfigError("'of' must name the arm(s) whose networks are post-processed")
+    unknown = sorted({str(r) for r in draft.options.get("disable") or ()} - set(list_rules()))
+    if unknown:
+        raise ConfigError(f"'disable' names unknown anatomy rule(s) {unknown}; known: {', '.join(list_rules())}")
+
+
+@register_arm_method("anatomy", options={"of", "disable"}, check=_check_anatomy)
 def anatomy(context: ArmContext) -> None:
     """Seed 001's OAR pipeline (§4.2.2) on the networks of other arms on the same subset: their majority vote
     (option ``of``: e.g. the axial, coronal and sagittal oar2d arms; one arm = no vote), then the anatomy
@@ -191,7 +307,7 @@ def anatomy(context: ArmContext) -> None:
     from clinseg.inference.anatomy import AnatomySettings
     from clinseg.inference.organs import OrganPipeline, predict_organs_folder
 
-    _check_options(context, {"of", "disable"})
+    _check_options(context, "anatomy")
     arms = [str(a) for a in context.options.get("of") or []]
     if not arms:
         raise ConfigError(f"arm {context.arm}: 'of' must name the arm(s) whose networks are post-processed")
@@ -204,7 +320,13 @@ def anatomy(context: ArmContext) -> None:
                                                                **timer.summary()}, indent=2))
 
 
-@register_arm_method("interactive")
+def _check_interactive(draft: ArmDraft) -> None:
+    clicks = draft.options.get("clicks", 1)
+    if not isinstance(clicks, int) or isinstance(clicks, bool) or clicks < 1:
+        raise ConfigError(f"clicks must be an integer >= 1, got {clicks!r}")
+
+
+@register_arm_method("interactive", options={"clicks"}, check=_check_interactive)
 def interactive(context: ArmContext) -> None:
     """Seed 002's SegInter: a click-guided network (image + click maps), evaluated with ``clicks`` (default 1)
     simulated clicks per slice (slice-wise network) or per volume from the test reference."""
@@ -212,11 +334,11 @@ def interactive(context: ArmContext) -> None:
     from clinseg.interactive.predict import predict_with_clicks
     from clinseg.training.run import train
 
-    _check_options(context, {"clicks"})
+    _check_options(context, "interactive")
     config = context.config
     if not config.interactive:
         config = dataclasses.replace(config, interactive={"eval_clicks": 1})
-    train(context.dataset_dir, context.run_dir, config)
+    train(context.dataset_dir, context.run_dir, config, skip_validation=context.skip_validation)
     network = InteractiveNetwork.from_run(context.run_dir, "best", config.device)
     timer = _CaseTimer(None)
     predict_with_clicks(network, context.test_images, context.dataset_dir, context.predictions_dir,
@@ -224,12 +346,18 @@ def interactive(context: ArmContext) -> None:
     write_measures(context, {"network": context.run_dir}, timer)
 
 
-@register_arm_method("pretrained")
+def _check_pretrained(draft: ArmDraft) -> None:
+    from clinseg.pretraining.config import pretrain_config_from_dict
+
+    pretrain_config_from_dict(mapping_option(draft.options, "pretrain"), "pretrain options")
+
+
+@register_arm_method("pretrained", options={"pretrain"}, check=_check_pretrained)
 def pretrained(context: ArmContext) -> None:
     """Seed 002's SegPretrained: restoration pretraining on every training image of the dataset (labels never
     read), once per arm and shared by its runs (``STUDY/pretrain/<arm>``), then the baseline training
     initialised from it. Option ``pretrain``: :class:`~clinseg.pretraining.config.PretrainConfig` fields."""
-    _check_options(context, {"pretrain"})
+    _check_options(context, "pretrained")
     pretrain_dir = shared_pretraining(context)
     _train_and_predict(context, dataclasses.replace(context.config, init=str(pretrain_dir)))
 
@@ -258,64 +386,5 @@ def shared_pretraining(context: ArmContext) -> Path:
     return folder
 
 
-def _two_stage_options(context: ArmContext) -> Any:
-    from clinseg.training.two_stage import TwoStageOptions
-
-    allowed = {"margin", "jitter", "lowres"}
-    _check_options(context, allowed | {"organ_from"})
-    return TwoStageOptions(**{k: v for k, v in context.options.items() if k in allowed})
-
-
-@register_arm_method("two-stage")
-def two_stage(context: ArmContext) -> None:
-    """Seed 003's cascade: localisation network on the low-resolution grid + organ network on crops."""
-    from clinseg.inference.cascade import CascadePredictor
-    from clinseg.inference.predictor import predict_folder
-    from clinseg.training.two_stage import train_two_stage
-
-    train_two_stage(context.dataset_dir, context.run_dir, context.config, _two_stage_options(context))
-    predictor = CascadePredictor.from_run(context.run_dir, "best", context.config.device)
-    timer = _CaseTimer(predictor)
-    predict_folder(predictor, context.test_images, context.predictions_dir,
-                   largest_component=context.largest_component, on_case=timer)
-    write_measures(context, {"localiser": context.run_dir / "localiser", "organ": context.run_dir / "organ"}, timer)
-
-
-@register_arm_method("gt-localised")
-def gt_localised(context: ArmContext) -> None:
-    """The organ network on crops around the *reference* organs: the ceiling of localisation (seed 003).
-
-    Option ``organ_from: ARM`` reuses the organ network of that (two-stage) arm's run on the same subset
-    when it is finished, instead of training an identical one.
-    """
-    from clinseg.data.crop import bounding_box
-    from clinseg.data.dataset import load_dataset
-    from clinseg.data.loading import load_targets
-    from clinseg.inference.cascade import CascadePredictor
-    from clinseg.inference.predictor import Predictor, predict_folder
-    from clinseg.io.image import read_geometry
-    from clinseg.training.two_stage import train_two_stage
-
-    organ_dir = context.run_dir / "organ"
-    source = context.options.get("organ_from")
-    shared = context.run_dir.parent.parent / str(source) / context.run_dir.name / "organ" if source else None
-    if shared is not None and (shared / "checkpoints" / "best.pt").is_file() and \
-            (shared.parent / "done.json").is_file():
-        organ_dir = shared
-    else:
-        train_two_stage(context.dataset_dir, context.run_dir, context.config, _two_stage_options(context),
-                        stages=("organ",))
-    organ = Predictor.from_run(organ_dir, "best", context.config.device)
-    predictor = CascadePredictor(None, organ, _two_stage_options(context).margin)
-    dataset = load_dataset(context.dataset_dir)
-
-    def reference_boxes(case: str) -> dict[str, Any]:
-        record = dataset.case(case)
-        target, annotated = load_targets(record, dataset.spec, read_geometry(record.images[0]))
-        return {"boxes": {n: bounding_box(target[n]) if annotated[n] else None for n in range(len(target))}}
-
-    timer = _CaseTimer(predictor)
-    predict_folder(predictor, context.test_images, context.predictions_dir, case_options=reference_boxes,
-                   largest_component=context.largest_component, on_case=timer)
-    write_measures(context, {"organ": organ_dir}, timer)
+from clinseg.studies import localise_arms as _localise_arms  # noqa: F401  (registers "two-stage", seed 003)
 from clinseg.studies import multitask_arm as _multitask_arm  # noqa: F401  (registers "multitask", seed 004)

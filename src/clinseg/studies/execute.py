@@ -1,9 +1,11 @@
 """Execute one run of a study: the arm's method on its subset, then the evaluation; status files.
 
 A run is finished when ``done.json`` exists; it is then never recomputed. A run that raised writes
-``failed.json`` (the error and traceback) and is retried only on request. A run that was interrupted has
-neither and resumes from its last checkpoint. This function is what every executor (local processes, Ray)
-calls, in a fresh process, with only the study folder and the run's key.
+``failed.json`` (the error and traceback) and is retried only on request. A run that was interrupted (Ctrl-C:
+``KeyboardInterrupt`` passes through) has neither and resumes from its last checkpoint. This function is what
+every executor (local processes, Ray, this process) calls with only the study folder and the run's key. The
+study validated its datasets before its first run (:func:`clinseg.studies.plan.prepare_study`), so runs
+train with ``skip_validation``.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ def execute_run(study_dir: str | Path, key: RunKey, *, device: str | None = None
             largest_component=plan.spec.largest_component,
             study_dir=plan.study_dir,
             arm=key.arm,
+            skip_validation=True,
         )
         ARM_METHODS.get(arm.method)(context)
         evaluate_to_folder(context.predictions_dir, plan.spec.dataset, run_dir / "evaluation",

@@ -18,26 +18,51 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 from clinseg.errors import ConfigError
+from clinseg.studies._options import mapping_option
 from clinseg.studies.arms import (
     ArmContext,
+    ArmDraft,
     _CaseTimer,
     _check_options,
+    check_method_options,
     register_arm_method,
     write_measures,
 )
 
+_OPTIONS = {"with", "method", "method_options", "per_task_budget", "foreign_classes"}
 
-def _other_datasets(context: ArmContext) -> list[Path]:
-    names = context.options.get("with") or []
+
+def _other_datasets(options: dict[str, Any], dataset_dir: Path) -> list[Path]:
+    """The ``with`` folders, relative ones to the folder that holds the study's dataset."""
+    names = options.get("with") or []
     if not isinstance(names, list) or not names:
-        raise ConfigError(f"arm {context.arm}: 'with' must list the other datasets of the joint network")
-    base = context.dataset_dir.parent
+        raise ConfigError("'with' must list the other datasets of the joint network")
+    base = dataset_dir.parent
     return [Path(n) if Path(n).is_absolute() else (base / n).resolve() for n in map(str, names)]
 
 
-@register_arm_method("multitask")
+def _datasets(draft: ArmDraft) -> list[Path]:
+    return _other_datasets(draft.options, draft.dataset_dir)
+
+
+def _check(draft: ArmDraft) -> None:
+    from clinseg.training.multitask import FOREIGN_CLASSES
+
+    for folder in _datasets(draft):
+        if not (folder / "dataset.json").is_file():
+            raise ConfigError(f"'with' dataset {folder} has no dataset.json")
+    check_method_options(str(draft.options.get("method", "single")), mapping_option(draft.options, "method_options"))
+    foreign = draft.options.get("foreign_classes", "absent")
+    if foreign not in FOREIGN_CLASSES:
+        raise ConfigError(f"foreign_classes must be one of {', '.join(FOREIGN_CLASSES)}, got {foreign!r}")
+    if not isinstance(draft.options.get("per_task_budget", True), bool):
+        raise ConfigError(f"per_task_budget must be true or false, got {draft.options['per_task_budget']!r}")
+
+
+@register_arm_method("multitask", options=_OPTIONS, check=_check, datasets=_datasets)
 def multitask(context: ArmContext) -> None:
     """Train one network on the study's dataset and the ``with`` datasets, then segment the test images."""
     from clinseg.evaluation.multitask import cross_task_confusion
@@ -47,9 +72,13 @@ def multitask(context: ArmContext) -> None:
     from clinseg.training.methods import run_method
     from clinseg.training.multitask import TASK_SEPARATOR, multitask_config, write_union
 
-    _check_options(context, {"with", "method", "method_options", "per_task_budget", "foreign_classes"})
+    _check_options(context, "multitask")
+    try:
+        others = _other_datasets(context.options, context.dataset_dir)
+    except ConfigError as exc:
+        raise ConfigError(f"arm {context.arm}: {exc}") from None
     union_dir = context.run_dir / "tasks"
-    tasks = write_union([context.dataset_dir, *_other_datasets(context)], union_dir,
+    tasks = write_union([context.dataset_dir, *others], union_dir,
                         str(context.options.get("foreign_classes", "absent")))
     own = tasks[0].name
     cfg = context.config
@@ -66,7 +95,8 @@ def multitask(context: ArmContext) -> None:
                            if not r.case_id.startswith(own + TASK_SEPARATOR) and r.annotated
                            and r.case_id not in cfg.val_ids})
     method = str(context.options.get("method", "single"))
-    run_method(method, union_dir, context.run_dir, cfg, **dict(context.options.get("method_options") or {}))
+    run_method(method, union_dir, context.run_dir, cfg, skip_validation=context.skip_validation,
+               **dict(context.options.get("method_options") or {}))
     predictor = load_predictor(context.run_dir, "best", context.config.device)
     timer = _CaseTimer(predictor)
     cases = predict_folder(predictor, context.test_images, context.predictions_dir,

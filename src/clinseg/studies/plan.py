@@ -10,14 +10,19 @@ Study folder::
     STUDY/results.csv, summary.csv, report.html, figures/*.png   written by ``clinseg study report``
 
 Subsets are drawn once and kept: re-running a study (after an interruption, or with more sizes, repeats or
-arms) reuses every subset and finished run and computes only what is missing.
+arms) reuses every subset and finished run and computes only what is missing. An arm whose configuration
+changed (``base``, its ``config``, ``method`` or ``options``) is accepted while none of its runs finished:
+its unfinished runs start again with the new configuration. Once one finished, the change is refused.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -26,12 +31,17 @@ from clinseg.data.dataset import Dataset, load_dataset
 from clinseg.data.subsets import MODES, Subset, sample_subset
 from clinseg.errors import ConfigError
 from clinseg.io.atomic import write_text
+from clinseg.studies.check import check_study, validate_datasets
 from clinseg.studies.spec import StudySpec, load_study_spec, study_from_dict
+from clinseg.training.config import config_from_dict
 from clinseg.training.run import choose_validation
 
-#: Spec fields that define the subsets and the runs; a study folder refuses a spec that changes them
-#: (finished runs would otherwise mix two settings under one name).
-_FIXED_FIELDS = ("dataset", "validation", "seed", "patients_order", "base", "regions")
+#: Spec fields that define the subsets and the scores; a study folder refuses a spec that changes them
+#: (finished runs would otherwise mix two settings under one name). ``base`` is compared arm by arm.
+_FIXED_FIELDS = ("dataset", "validation", "seed", "patients_order", "regions")
+#: Training options that say where and how fast a cell trains, not what it trains (the executor sets them).
+_EXECUTION_OPTIONS = ("device", "threads")
+_UNSET = "(unset)"
 
 
 @dataclass(frozen=True, order=True)
@@ -102,32 +112,77 @@ def _validation(dataset: Dataset, spec: StudySpec) -> tuple[str, ...]:
     return tuple(sorted(spec.validation))
 
 
-def _check_same_study(study_dir: Path, spec: StudySpec) -> None:
+def _arm_settings(base: dict[str, Any], arm: dict[str, Any]) -> dict[str, Any]:
+    """What an arm of a spec mapping trains with, flat: ``method``, ``options.<key>`` and every training
+    option of ``base`` + the arm's ``config`` (built, so that a preset and a default written out compare equal
+    to their values)."""
+    values = {**(base or {}), **(arm.get("config") or {})}
+    try:
+        config: dict[str, Any] = dataclasses.asdict(config_from_dict(values))
+    except ConfigError:  # a configuration that never trained (a folder from before the spec checks)
+        config = values
+    options = {f"options.{key}": value for key, value in (arm.get("options") or {}).items()}
+    return {"method": arm.get("method", "segment"), **options,
+            **{k: v for k, v in config.items() if k not in _EXECUTION_OPTIONS}}
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) and value else json.dumps(value)
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``option: old -> new`` for each option that differs, in the order of ``new`` then ``old``."""
+    keys = list(dict.fromkeys([*new, *old]))
+    return [f"{k}: {_show(old.get(k, _UNSET))} -> {_show(new.get(k, _UNSET))}"
+            for k in keys if old.get(k, _UNSET) != new.get(k, _UNSET)]
+
+
+def _check_same_study(study_dir: Path, spec: StudySpec) -> list[Path]:
+    """Refuse a spec the folder was not made with; return the folders of runs that never finished whose
+    arm changed configuration (they start again with the new one)."""
     saved_path = study_dir / "study.yaml"
     if not saved_path.is_file():
-        return
+        return []
     saved = yaml.safe_load(saved_path.read_text(encoding="utf-8")) or {}
     new = spec.to_dict()
     changed = [f for f in _FIXED_FIELDS if saved.get(f) != new.get(f)]
     if changed:
         raise ConfigError(f"{study_dir}: this study folder was made with another {', '.join(changed)}; "
                           "use a new --out folder (sizes, modes, repeats and arms may be extended)")
-    for arm in spec.arms:  # a changed arm would mix two methods under one name
-        old = next((a for a in saved.get("arms", []) if a.get("name") == arm.name), None)
-        if old is not None and old != new["arms"][[a.name for a in spec.arms].index(arm.name)]:
-            raise ConfigError(f"{study_dir}: arm {arm.name!r} was run with another configuration; "
-                              "give the changed arm a new name")
+    stale: list[Path] = []
+    saved_arms = {a.get("name"): a for a in saved.get("arms", []) if isinstance(a, dict)}
+    for arm in new["arms"]:  # a changed arm would mix two configurations under one name
+        old = saved_arms.get(arm["name"])
+        if old is None:
+            continue
+        differences = _differences(_arm_settings(saved.get("base") or {}, old), _arm_settings(new["base"], arm))
+        if not differences:
+            continue
+        runs = study_dir / "runs" / arm["name"]
+        finished = sorted(p.parent.name for p in runs.glob("*/done.json"))
+        if finished:
+            raise ConfigError(f"{study_dir}: arm {arm['name']!r} was run with another configuration "
+                              f"({'; '.join(differences)}), and these of its runs finished: {', '.join(finished)}; "
+                              "give the changed arm a new name (or use a new --out folder)")
+        stale += [p for p in sorted(runs.glob("*")) if p.is_dir()]
+        stale += [p for p in [study_dir / "pretrain" / arm["name"]] if p.is_dir()]  # what the arm shared
+    return stale
 
 
-def prepare_study(spec: StudySpec, study_dir: str | Path) -> StudyPlan:
+def prepare_study(spec: StudySpec, study_dir: str | Path, *, skip_validation: bool = False) -> StudyPlan:
     """Create (or reopen) the study folder: check the spec, draw missing subsets, write the records.
 
-    Every subset is drawn before anything is written, so an impossible request (e.g. concentrated M larger
-    than the number of complete cases) fails with a clear message and leaves no half-made study.
+    Everything is checked before anything is written: every arm against the dataset and the registries
+    (:func:`clinseg.studies.check.check_study`), the folder's earlier spec, every subset (e.g. concentrated M
+    larger than the number of complete cases), and, unless ``skip_validation``, every dataset the study reads
+    with the checks of ``clinseg validate`` (once here, so that the cells skip them). A failure leaves no
+    half-made study. Runs of an arm whose configuration changed, none of them finished, are removed here so
+    that they start again with the new configuration.
     """
     study_dir = Path(study_dir)
-    _check_same_study(study_dir, spec)
     dataset = load_dataset(spec.dataset)
+    datasets = check_study(spec, dataset)
+    stale = _check_same_study(study_dir, spec)
     structures = dataset.spec.structures
     val_ids = _validation(dataset, spec)
     pool = {r.case_id: r.annotated for r in sorted(dataset.train, key=lambda r: r.case_id)
@@ -148,6 +203,10 @@ def prepare_study(spec: StudySpec, study_dir: str | Path) -> StudyPlan:
         except ConfigError as exc:
             raise ConfigError(f"study {spec.name} ({len(pool)} training cases after {len(val_ids)} for "
                               f"validation): {exc}") from None
+    if not skip_validation:
+        validate_datasets(datasets)
+    for folder in stale:
+        shutil.rmtree(folder)
     for path, subset in new_subsets.items():
         write_text(path, subset.to_json())
     write_text(study_dir / "study.yaml", yaml.safe_dump(spec.to_dict(), sort_keys=False))
@@ -180,6 +239,6 @@ def open_study(study_dir: str | Path) -> StudyPlan:
                      tuple(grid(spec)))
 
 
-def load_and_prepare(spec_path: str | Path, study_dir: str | Path) -> StudyPlan:
+def load_and_prepare(spec_path: str | Path, study_dir: str | Path, *, skip_validation: bool = False) -> StudyPlan:
     """:func:`load_study_spec` then :func:`prepare_study`."""
-    return prepare_study(load_study_spec(spec_path), study_dir)
+    return prepare_study(load_study_spec(spec_path), study_dir, skip_validation=skip_validation)

@@ -11,7 +11,8 @@ from typing import Any
 
 from clinseg.configfile import read_mapping
 from clinseg.data.subsets import MODES
-from clinseg.errors import ConfigError
+from clinseg.errors import ConfigError, DatasetError
+from clinseg.names import check_name
 from clinseg.training.config import TrainConfig, config_from_dict
 
 _TESTS = ("wilcoxon", "ttest")
@@ -23,7 +24,7 @@ class ArmSpec:
 
     Attributes
     ----------
-    name : label in tables and plots (a folder name: letters, digits, ``-``, ``_``).
+    name : label in tables and plots, and the folder of the arm's runs (:func:`clinseg.names.check_name`).
     method : registered arm method (``clinseg.studies.arms``); ``segment`` = train, predict, evaluate.
     config : training options layered over the study's ``base`` (any :class:`TrainConfig` field).
     options : method-specific options (e.g. a pretrained run for ``init``), passed to the method.
@@ -57,6 +58,7 @@ class StudySpec:
     resources : per run, for Ray: ``{"cpus": 2, "gpus": 0}``.
     regions : score label unions instead of single structures (``brats``: whole tumour, core, enhancing;
         :mod:`clinseg.evaluation.regions`); None = per structure.
+    source : where the spec was read from (the spec file), for messages; not part of the study.
     """
 
     name: str
@@ -74,6 +76,7 @@ class StudySpec:
     test: str = "wilcoxon"
     resources: dict[str, float] = field(default_factory=lambda: {"cpus": 1, "gpus": 0})
     regions: str | None = None
+    source: str = field(default="", compare=False, repr=False)
 
     def arm(self, name: str) -> ArmSpec:
         for arm in self.arms:
@@ -81,23 +84,28 @@ class StudySpec:
                 return arm
         raise ConfigError(f"study {self.name}: no arm {name!r}")
 
+    def arm_source(self, arm: ArmSpec) -> str:
+        """How messages name an arm: ``SPEC_FILE: arm 'name'``."""
+        return f"{self.source or f'study {self.name}'}: arm {arm.name!r}"
+
     def train_config(self, arm: ArmSpec) -> TrainConfig:
         """The arm's configuration: ``base`` with the arm's ``config`` laid over it (a preset in the arm
-        replaces the base preset; other keys override)."""
-        values = {**self.base, **arm.config}
-        return config_from_dict(values, f"study {self.name}, arm {arm.name}")
+        replaces the base preset; other keys override); a :class:`ConfigError` names the spec and the arm."""
+        source = self.arm_source(arm)
+        try:
+            return config_from_dict({**self.base, **arm.config}, source)
+        except ConfigError as exc:  # a value's check (TrainConfig.validate) does not name the source
+            raise ConfigError(str(exc) if str(exc).startswith(source) else f"{source}: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
+        """The spec as ``study.yaml`` records it (without ``source``)."""
         raw = dataclasses.asdict(self)
+        del raw["source"]
         raw["dataset"] = str(self.dataset)
         raw["validation"] = self.validation if isinstance(self.validation, int) else list(self.validation)
         raw["sizes"], raw["modes"] = list(self.sizes), list(self.modes)
         raw["arms"] = [dataclasses.asdict(a) for a in self.arms]
         return raw
-
-
-def _name_ok(name: str) -> bool:
-    return bool(name) and all(ch.isalnum() or ch in "-_" for ch in name)
 
 
 def _arm(raw: Any, source: str) -> ArmSpec:
@@ -108,16 +116,25 @@ def _arm(raw: Any, source: str) -> ArmSpec:
     unknown = sorted(set(raw) - {"name", "method", "config", "options"})
     if unknown:
         raise ConfigError(f"{source}: arm {raw['name']!r}: unknown key(s) {unknown}")
-    name = str(raw["name"])
-    if not _name_ok(name):
-        raise ConfigError(f"{source}: arm name {name!r} must use only letters, digits, '-' and '_'")
+    try:  # the arm's runs live in STUDY/runs/<name>: one rule for every name that becomes a path
+        name = check_name(raw["name"], "arm name", source)
+    except DatasetError as exc:
+        raise ConfigError(str(exc)) from None
+    for key in ("config", "options"):
+        if not isinstance(raw.get(key) or {}, dict):
+            raise ConfigError(f"{source}: arm {name!r}: {key} must be a mapping, got {raw[key]!r}")
     return ArmSpec(name, str(raw.get("method", "segment")), dict(raw.get("config") or {}),
                    dict(raw.get("options") or {}))
 
 
 def study_from_dict(raw: dict[str, Any], base_dir: Path, source: str = "study") -> StudySpec:
-    """Build and check a :class:`StudySpec` from a parsed mapping (paths relative to ``base_dir``)."""
-    fields = {f.name for f in dataclasses.fields(StudySpec)}
+    """Build and check a :class:`StudySpec` from a parsed mapping (paths relative to ``base_dir``).
+
+    Checks what the mapping alone decides: keys, grid, arm names and each arm's training configuration. What
+    needs the dataset and the registries (methods, networks, losses, samplers) is checked by
+    :func:`clinseg.studies.check.check_study` before the study folder is written.
+    """
+    fields = {f.name for f in dataclasses.fields(StudySpec)} - {"source"}
     unknown = sorted(set(raw) - fields)
     if unknown:
         raise ConfigError(f"{source}: unknown key(s) {unknown}; known: {', '.join(sorted(fields))}")
@@ -147,12 +164,14 @@ def study_from_dict(raw: dict[str, Any], base_dir: Path, source: str = "study") 
     values["arms"] = arms
     validation = raw.get("validation", 2)
     values["validation"] = validation if isinstance(validation, int) else tuple(str(v) for v in validation)
+    if not isinstance(raw.get("base") or {}, dict):
+        raise ConfigError(f"{source}: base must be a mapping of training options, got {raw['base']!r}")
     values["base"] = dict(raw.get("base") or {})
     if values.get("test", "wilcoxon") not in _TESTS:
         raise ConfigError(f"{source}: test must be one of {_TESTS}")
     if values.get("patients_order", "random") not in ("random", "first"):
         raise ConfigError(f"{source}: patients_order must be 'random' or 'first'")
-    spec = StudySpec(**values)
+    spec = StudySpec(**values, source=source)
     for arm in spec.arms:
         spec.train_config(arm)  # unknown options fail now, not in the middle of the study
     return spec
