@@ -1,5 +1,5 @@
-"""A tiny trained interactive run and its image, shared by the viewer tests (built once per test session), and
-real HTTP requests to a running viewer."""
+"""A tiny trained interactive run and its image, shared by the viewer tests (built once per test session), the
+same patient stored another way (flipped, permuted axes), and real HTTP requests to a running viewer."""
 
 from __future__ import annotations
 
@@ -67,6 +67,49 @@ def shared_interactive_run(factory: pytest.TempPathFactory) -> tuple[Path, Path]
     if base not in _RUNS:
         _RUNS[base] = make_interactive_run(factory.mktemp("viewer_run"))
     return _RUNS[base]
+
+
+def world(geometry: Geometry, point: tuple[float, float, float]) -> np.ndarray:
+    """LPS position in mm of voxel ``point = (z, y, x)`` of an image of ``geometry`` (ITK's index-to-point:
+    ``origin + direction @ (spacing * (x, y, z))``)."""
+    direction = np.asarray(geometry.direction, float).reshape(3, 3)
+    return np.asarray(geometry.origin, float) + direction @ (np.asarray(point[::-1], float) * geometry.spacing)
+
+
+def restored(array: np.ndarray, geometry: Geometry, order: tuple[int, int, int],
+             flips: tuple[bool, bool, bool]) -> tuple[np.ndarray, Geometry]:
+    """The same patient stored another way: new array axis ``j`` is old array axis ``order[j]``, reversed
+    where ``flips[j]``; the geometry (origin, direction, spacing) follows, so every voxel keeps its place in the
+    patient. ``restored(a, g, (0, 1, 2), (False, False, True))`` is ``a`` with a -1 on x in the direction."""
+    out = np.transpose(array, order)[tuple(slice(None, None, -1) if f else slice(None) for f in flips)]
+    first = [0, 0, 0]
+    for j, a in enumerate(order):
+        first[a] = array.shape[a] - 1 if flips[j] else 0
+    old = np.asarray(geometry.direction, float).reshape(3, 3)
+    direction = np.zeros((3, 3))
+    spacing = [0.0, 0.0, 0.0]  # (x, y, z)
+    for j, a in enumerate(order):
+        direction[:, 2 - j] = old[:, 2 - a] * (-1.0 if flips[j] else 1.0)
+        spacing[2 - j] = geometry.spacing_zyx[a]
+    out = np.ascontiguousarray(out)
+    origin = tuple(float(v) for v in world(geometry, tuple(first)))  # type: ignore[arg-type]
+    return out, Geometry(tuple(spacing), origin, tuple(float(v) for v in direction.ravel()),  # type: ignore[arg-type]
+                         tuple(out.shape))  # type: ignore[arg-type]
+
+
+def write_restored(image: Path, dest: Path, order: tuple[int, int, int], flips: tuple[bool, bool, bool]) -> Path:
+    """Write the image file ``image`` again at ``dest``, stored as :func:`restored` says."""
+    from clinseg.io import read_image
+
+    original = read_image(image)
+    array, geometry = restored(original.array, original.geometry, order, flips)
+    write_image(array, geometry, dest)
+    return dest
+
+
+FLIP_X = ((0, 1, 2), (False, False, True))
+#: A coronal acquisition: array axis 0 runs anterior to posterior, axis 1 head to foot, axis 2 right to left.
+CORONAL = ((1, 0, 2), (False, True, False))
 
 
 class Viewer(Protocol):

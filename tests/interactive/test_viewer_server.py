@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -253,6 +255,93 @@ def test_the_command_prints_the_address_with_its_token(trained: tuple[Interactiv
         process.terminate()
         process.wait(timeout=20)
         process.stdout.close()  # type: ignore[union-attr]
+
+
+def test_clicks_and_strokes_name_pixels_of_a_view(server: ViewerServer) -> None:
+    status, answer = post(server, "/api/click", {"axis": 1, "index": 8, "row": 1, "col": 4, "foreground": True})
+    assert status == 200 and answer["fg"] == [[4, 8, 4]]  # coronal: z = 6 - 1 - row
+    status, answer = post(server, "/api/click", {"axis": 2, "index": 3, "row": 0, "col": 15, "foreground": False})
+    assert status == 200 and answer["bg"] == [[5, 15, 3]]  # sagittal: columns are y, slices x
+    status, answer = post(server, "/api/brush", {"axis": 0, "index": 1, "points": [[8, 8]], "radius": 1,
+                                                 "erase": False})
+    assert status == 200 and answer["strokes"] == 1
+    assert server.session.mask()[1, 7:10, 8].all() and server.session.mask()[1, 8, 7:10].all()
+    for body, words in (({"axis": 0, "index": 1, "row": 2, "col": 3, "z": 1}, "either axis, index, row, col"),
+                        ({"axis": 0, "index": 1, "row": 16, "col": 3}, "outside the axial slice of 16 x 16"),
+                        ({"axis": 1, "index": 16, "row": 0, "col": 0}, "coronal slice 16 is outside 0..15"),
+                        ({"axis": 0, "index": 1, "row": 2}, "missing field 'col'")):
+        status, answer = post(server, "/api/click", body)
+        assert status == 400 and words in answer["error"], body
+    status, answer = post(server, "/api/brush", {"axis": 0, "index": 1, "z": 1, "points": [[1, 1]]})
+    assert status == 400 and "not both" in answer["error"]
+    status, answer = post(server, "/api/brush", {"axis": 0, "index": 1, "points": [[1, "nan"]]})
+    assert status == 400 and "'points' must be a list" in answer["error"]
+    for _ in range(3):
+        post(server, "/api/undo", {})
+    assert state(server)["fg"] == [] and state(server)["voxels"] == 0
+
+
+def test_slices_take_the_window_and_the_overlay_opacity(server: ViewerServer) -> None:
+    def png(query: str) -> tuple[int, bytes]:
+        status, _, raw = request(server, "GET", f"/api/slice?axis=0&index=2{query}", token="query")
+        return status, raw
+
+    assert png("")[1] == png(f"&width={server.session.screen.window.width}"
+                             f"&level={server.session.screen.window.level}&opacity=0.4")[1]  # the defaults
+    assert png("&width=0.2&level=0.5")[1] != png("")[1]
+    post(server, "/api/brush", {"axis": 0, "index": 2, "points": [[8, 8]], "radius": 3, "erase": False})
+    assert png("&opacity=0")[1] != png("&opacity=1")[1]
+    post(server, "/api/undo", {})
+    for query, words in (("&width=0&level=1", "width > 0"), ("&width=1", "give both 'width' and 'level'"),
+                         ("&width=nan&level=1", "invalid value"), ("&opacity=1.5", "opacity must lie in 0..1"),
+                         ("&level=inf&width=2", "invalid value")):
+        status, raw = png(query)
+        assert status == 400 and words in _error(raw), query
+
+
+def test_the_browser_is_opened_on_a_private_redirect_page(trained: tuple[InteractiveNetwork, Path, Path]) -> None:
+    network, run, image = trained
+    opened: list[str] = []
+    with serve(ViewerSession(network, image, run_dir=run)) as running:
+        page = running.open_browser(opener=opened.append)
+        assert opened == [page.as_uri()] and running.token not in opened[0]  # the command line holds no token
+        assert stat.S_IMODE(page.stat().st_mode) == 0o600 and stat.S_IMODE(page.parent.stat().st_mode) == 0o700
+        assert f"url={running.url}" in page.read_text(encoding="utf-8")
+    assert not page.exists() and not page.parent.exists()  # deleted when the session ends
+    assert running.redirect_page is None
+
+
+def test_the_command_opens_the_browser_without_the_token_and_cleans_up(
+        trained: tuple[InteractiveNetwork, Path, Path], tmp_path: Path) -> None:
+    _, run, image = trained
+    browser = tmp_path / "browser.sh"  # stands in for the browser: records what it was started with
+    browser.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$0.args"\npage="${1#file://}"\n'
+                       'stat -c %a "$page" > "$0.mode"\ncp "$page" "$0.page"\n')
+    browser.chmod(0o700)
+    command = [sys.executable, "-c", "from clinseg.cli.main import app; app(prog_name='clinseg')", "interact",
+               str(run), str(image), "--device", "cpu", "--out", str(tmp_path / "pred")]
+    with (tmp_path / "stderr.txt").open("w") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200",
+                                        "BROWSER": str(browser)})
+    try:
+        url = [process.stdout.readline() for _ in range(5)][-1].strip()  # type: ignore[union-attr]
+        assert url.startswith("http://127.0.0.1:"), (tmp_path / "stderr.txt").read_text()
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "browser.sh.page").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        args = (tmp_path / "browser.sh.args").read_text().split()
+        token = Address.parse(url).token
+        assert len(args) == 1 and args[0].startswith("file:///") and token not in args[0]
+        assert (tmp_path / "browser.sh.mode").read_text().strip() == "600"
+        assert f"url={url}" in (tmp_path / "browser.sh.page").read_text()
+        page = Path(args[0][len("file://"):])
+        assert page.is_file()
+    finally:
+        process.send_signal(signal.SIGTERM)  # stops like Ctrl-C: the redirect page is deleted
+        process.wait(timeout=20)
+        process.stdout.close()  # type: ignore[union-attr]
+    assert process.returncode == 0 and not page.exists() and not page.parent.exists()
 
 
 def _post_head(server: ViewerServer, port: int, length: int) -> bytes:

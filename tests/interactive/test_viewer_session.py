@@ -7,18 +7,21 @@ foreground, so a click on slice z turns exactly slice z on — that is what thes
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from clinseg.data.dataset import load_dataset
 from clinseg.errors import ClinsegError, DatasetError
 from clinseg.interactive.network import InteractiveNetwork
 from clinseg.interactive.viewer import ViewerSession, case_id_of
+from clinseg.interactive.viewer.display import Window
 from clinseg.io import read_geometry, read_image, write_image
-from tests.interactive._viewer_helpers import GEOM, shared_interactive_run
+from tests.interactive._viewer_helpers import CORONAL, FLIP_X, GEOM, shared_interactive_run, world, write_restored
 
 SLICE = GEOM.shape[1] * GEOM.shape[2]  # voxels in one axial slice
 
@@ -127,7 +130,7 @@ def test_save_corrections_writes_touched_structures_and_updates_the_dataset(
     write_image(original[::-1].copy(), GEOM, second_image)
     second = ViewerSession(network, second_image, run_dir=run)
     second.select("B")
-    second.click(0, 3, 3, foreground=False)  # a background click alone also delineates (as empty here)
+    second.click(0, 3, 3, foreground=False)  # a background click alone also touches B (the run fills slice 0)
     second.save_corrections(dataset)
     ds = load_dataset(dataset)
     assert [c.case_id for c in ds.train] == ["other", "scan"]
@@ -193,3 +196,109 @@ def test_corrections_of_another_image_get_a_new_case_id(trained: tuple[Interacti
                                   read_image(other_image).array)
     assert second.save_corrections(dataset).case_id == "scan_2"
     assert [c.case_id for c in load_dataset(dataset).train] == ["scan", "scan_2"]
+
+
+# -- issue 22: orientation, window, overlays, empty corrections ------------------------------------------------
+def _png_grey(png: bytes, row: int, col: int, factor: int) -> tuple[int, int, int]:
+    return Image.open(io.BytesIO(png)).getpixel((col * factor + factor // 2, row * factor + factor // 2))[:3]
+
+
+def test_a_flipped_image_is_shown_and_clicked_like_the_original(trained: tuple[InteractiveNetwork, Path, Path],
+                                                                tmp_path: Path) -> None:
+    network, run, image = trained
+    flipped_path = write_restored(image, tmp_path / "flipped_0000.nii.gz", *FLIP_X)
+    plain = ViewerSession(network, image, run_dir=run)
+    flipped = ViewerSession(network, flipped_path, run_dir=run)
+    assert flipped.summary()["display"]["stored_toward"] == "RPS"
+    assert plain.summary()["display"]["stored_toward"] == "LPS"
+    assert flipped.summary()["display"]["shape"] == plain.summary()["display"]["shape"] == [6, 16, 16]
+    for axis, index in [(0, 0), (0, 3), (1, 7), (2, 2), (2, 12)]:
+        assert flipped.slice_png(axis, index) == plain.slice_png(axis, index), (axis, index)
+
+    clicked = [s.click_view(0, 3, 6, 4, foreground=True) for s in (plain, flipped)]
+    assert clicked == [(3, 6, 4), (3, 6, 11)]  # x flipped: column 4 from the patient's right is stored x 11
+    np.testing.assert_allclose(_world(flipped, clicked[1]), _world(plain, clicked[0]))
+    np.testing.assert_array_equal(flipped.mask(), plain.mask()[:, :, ::-1])
+    for s in (plain, flipped):
+        s.select("B")
+        s.brush_view(1, 8, [(2.0, 1.0), (2.0, 3.0)], radius=1.0, erase=False)  # coronal: row 2 is z = 5 - 2
+    b = plain.mask()  # discs of radius 1 along x 1..3 at z 3: x 0..4 at z 3, x 1..3 at z 2 and 4, all at y 8
+    assert b.sum() == 11 and b[3, 8, 0:5].all() and b[2, 8, 1:4].all() and b[4, 8, 1:4].all()
+    np.testing.assert_array_equal(flipped.mask(), plain.mask()[:, :, ::-1])
+    for axis, index in [(0, 3), (1, 8), (2, 4)]:
+        assert flipped.slice_png(axis, index) == plain.slice_png(axis, index), (axis, index)
+
+
+def test_a_coronal_acquisition_is_shown_upright(trained: tuple[InteractiveNetwork, Path, Path],
+                                                tmp_path: Path) -> None:
+    network, run, image = trained
+    coronal = ViewerSession(network, write_restored(image, tmp_path / "cor_0000.nii.gz", *CORONAL), run_dir=run)
+    plain = ViewerSession(network, image, run_dir=run)
+    assert coronal.shape == (16, 6, 16) and coronal.summary()["display"]["shape"] == [6, 16, 16]
+    assert coronal.summary()["display"]["spacing"] == [2.0, 1.0, 1.0]
+    for axis, index in [(0, 2), (1, 5), (2, 9)]:
+        assert coronal.slice_png(axis, index) == plain.slice_png(axis, index), (axis, index)
+    point = coronal.click_view(0, 2, 5, 9, foreground=True)  # axial slice 2 (z), row 5 (y), column 9 (x)
+    assert point == (5, 3, 9)  # stored (y, 5 - z, x)
+    np.testing.assert_allclose(_world(coronal, point), _world(plain, (2, 5, 9)))
+    coronal.brush_view(0, 2, [(1.0, 1.0)], radius=1.0, erase=False)
+    assert coronal.mask()[1, 3, 1] and coronal.mask()[0, 3, 1] and coronal.mask()[1, 3, 0]
+
+
+def test_the_image_is_shown_in_its_own_units_through_the_window(trained: tuple[InteractiveNetwork, Path, Path],
+                                                                 tmp_path: Path) -> None:
+    network, run, _ = trained
+    ct = np.full(GEOM.shape, -1000.0, np.float32)  # air, and a block of soft tissue at 40 HU
+    ct[:, 4:12, 4:12] = 40.0
+    path = tmp_path / "ct_0000.nii.gz"
+    write_image(ct, GEOM, path)
+    session = ViewerSession(network, path, run_dir=run)
+    display = session.summary()["display"]
+    assert display["ct_like"] and display["window"] == {"width": 400, "level": 40}
+    assert list(display["presets"]) == ["soft tissue", "bone", "lung", "brain"]
+    assert session.screen.grey(0, 0).dtype == np.uint8
+    png = session.slice_png(0, 0)  # soft tissue: -1000 HU black, 40 HU (40 + 160) / 400 * 255 = 127
+    assert _png_grey(png, 0, 0, 8) == (0, 0, 0) and _png_grey(png, 8, 8, 8) == (127, 127, 127)
+    bone = session.slice_png(0, 0, Window(1800, 400))  # (40 + 500) / 1800 * 255 = 76.5
+    assert _png_grey(bone, 8, 8, 8) == (76, 76, 76)
+    mr = ViewerSession(network, trained[2], run_dir=run).summary()["display"]
+    assert not mr["ct_like"] and mr["presets"] == {} and 0 < mr["window"]["width"] < 2
+
+
+def test_every_structure_is_drawn_the_active_one_on_top(session: ViewerSession) -> None:
+    session.brush(3, [(8, 8)], radius=2, erase=False)  # A: a disc of 13 voxels around (8, 8)
+    session.select("B")
+    session.brush(3, [(2, 2)], radius=1, erase=False)  # B: 5 voxels around (2, 2)
+    png = session.slice_png(0, 3, opacity=1.0)
+    grey = int(session.screen.grey(0, 3)[8, 8])
+    half_blue = tuple(int(np.rint(0.5 * grey + 0.5 * c)) for c in (0, 160, 255))
+    assert _png_grey(png, 8, 8, 8) == half_blue  # inside A, not active: half the opacity, in A's colour
+    assert _png_grey(png, 6, 8, 8) == (0, 160, 255)  # A's contour: opaque
+    assert _png_grey(png, 2, 2, 8) == (255, 150, 0)  # inside B, the active one, at full opacity
+    session.select("A")
+    assert _png_grey(session.slice_png(0, 3, opacity=1.0), 8, 8, 8) == (0, 160, 255)  # now A is on top
+    assert session.summary()["display"]["colours"] == {"A": "#00a0ff", "B": "#ff9600"}
+
+
+def test_an_empty_correction_is_refused(session: ViewerSession, tmp_path: Path) -> None:
+    with pytest.raises(ClinsegError, match="nothing to save: no structure has a click or a brush stroke"):
+        session.save_corrections(tmp_path / "ds")
+    session.brush(3, [(8, 8)], radius=2, erase=False)
+    session.brush(3, [(8, 8)], radius=2, erase=True)  # touched, and empty again
+    assert session.touched == ("A",) and session.mask().sum() == 0
+    with pytest.raises(ClinsegError, match="nothing to save: the touched structure A is empty"):
+        session.save_corrections(tmp_path / "ds")
+    session.select("B")
+    session.brush(3, [(8, 8)], radius=2, erase=True)
+    with pytest.raises(ClinsegError, match="the touched structures A, B are empty"):
+        session.save_corrections(tmp_path / "ds")
+    assert not (tmp_path / "ds").exists()  # nothing written
+    session.brush(2, [(4, 4)], radius=1, erase=False)  # B is not empty any more: both are saved
+    saved = session.save_corrections(tmp_path / "ds")
+    assert read_image(tmp_path / "ds" / "structuresTr" / "scan" / "A.nii.gz").array.sum() == 0  # delineated absent
+    assert read_image(tmp_path / "ds" / "structuresTr" / "scan" / "B.nii.gz").array.sum() == 5
+    assert saved.case_id == "scan"
+
+
+def _world(session: ViewerSession, point: tuple[int, int, int]) -> np.ndarray:
+    return world(session.geometry, point)

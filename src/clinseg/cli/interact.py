@@ -5,14 +5,17 @@ Opens the viewer of :mod:`clinseg.interactive.viewer` in the browser: left click
 the rest. "Save prediction" writes ``OUT/<case>/<structure>.nii.gz`` (``--out``, default ``RUN/interact``);
 "Save corrections to dataset" adds the image and the touched structures to ``--dataset`` (default
 ``RUN/corrections``) for fine-tuning: ``clinseg train DATASET --out RUN2 --init ...``. Where files go and the
-case id are fixed here, never by the page. Serves on 127.0.0.1 until Ctrl-C; the printed address holds the
-session's access token (``?token=...``), which every request must carry.
+case id are fixed here, never by the page. Serves on 127.0.0.1 until Ctrl-C (or SIGTERM); the printed
+address holds the session's access token (``?token=...``), which every request must carry. The browser is
+opened on a private (0600) redirect page, deleted when the command ends, so the token never appears on the
+browser's command line (:mod:`clinseg.interactive.viewer.launch`).
 """
 
 from __future__ import annotations
 
-import webbrowser
+import signal
 from pathlib import Path
+from types import FrameType
 
 import typer
 
@@ -49,12 +52,19 @@ def interact(
                   soft_wrap=True)
     console.print("  open (the address holds this session's access token; do not share it):", highlight=False)
     console.print(f"  {server.url}", highlight=False, markup=False, soft_wrap=True)
-    if not no_browser:
-        webbrowser.open(server.url)
+    previous = signal.signal(signal.SIGTERM, _stop)  # a terminated viewer cleans up as after Ctrl-C
     try:
+        if not no_browser:
+            server.open_browser()
         while True:
             server.wait(0.5)
     except KeyboardInterrupt:
         console.print("stopped")
     finally:
-        server.shutdown()
+        server.shutdown()  # also deletes the redirect page
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM handler: stop like Ctrl-C, so the server shuts down and the redirect page is deleted."""
+    raise KeyboardInterrupt

@@ -6,9 +6,17 @@ structure's mask in blue and the clicks as dots; the mouse:
 
 * left click — foreground click ("this is the structure"); right click or shift+click — background click;
 * mouse wheel or the slider — move through slices; the view selector — axial, coronal or sagittal (clicks
-  work in every view);
-* with "Brush" on, drag to paint in the axial view, right-drag or shift-drag to erase;
+  and the brush work in every view, each shown in radiological orientation whatever the image's stored
+  direction: :mod:`~clinseg.interactive.viewer.orientation`);
+* with "Brush" on, drag to paint, right-drag or shift-drag to erase;
+* Ctrl+drag — window (drag right: wider) and level (drag down: higher); CT presets for a CT-like image;
+* Ctrl+wheel or the +/- buttons — zoom; middle-drag or Alt+drag — pan;
 * Undo (Ctrl+Z) takes back the last click or stroke; Clear forgets the structure's clicks and strokes.
+
+Rendering stays on the server (a PNG per view): the page sends what it shows — view, slice, window, level,
+overlay opacity — as query parameters, and draws only what needs no voxel data (zoom and pan are CSS, the
+orientation letters and the legend are HTML). So the voxels never leave the server, the mapping between the
+screen and the stored grid exists once (in Python, tested), and a slice is one small request.
 
 "Save prediction" writes the structure's mask to ``<OUT>/<case>/<structure>.nii.gz`` (``OUT`` default
 ``<RUN>/interact``); "Save corrections to dataset" adds the image and every touched structure to the dataset
@@ -27,18 +35,22 @@ status above — never a traceback):
 ==========================  ==============================================================================
 ``GET /?token=T``           the page (``static/index.html``, ``viewer.js``, ``viewer.css``, each ``?token=T``)
 ``GET /api/state``          :meth:`ViewerSession.summary` (shape, structures, clicks, voxels, mask_hash …)
-``GET /api/slice``          PNG of ``?axis=0&index=12&token=T`` (0 axial, 1 coronal, 2 sagittal)
-``POST /api/click``         ``{z, y, x, foreground}``
+``GET /api/slice``          PNG of ``?axis=0&index=12&token=T`` (0 axial, 1 coronal, 2 sagittal; slices of the
+                            display grid), optional ``width``, ``level`` (window, image units) and ``opacity``
+``POST /api/click``         ``{axis, index, row, col, foreground}`` (a pixel of a view) or ``{z, y, x,
+                            foreground}`` (a stored voxel)
 ``POST /api/undo``          take back the last click/stroke; ``/api/clear`` forgets the structure
 ``POST /api/select``        ``{structure}``
-``POST /api/brush``         ``{z, points: [[y, x], ...], radius, erase}``
+``POST /api/brush``         ``{axis, index, points: [[row, col], ...], radius, erase}`` (pixels of a view) or
+                            ``{z, points: [[y, x], ...], radius, erase}`` (stored axial slice ``z``)
 ``POST /api/save``          ``{}`` -> ``{path}``
 ``POST /api/save-corrections``  ``{}`` -> ``{case_saved, dataset, files}``
 ==========================  ==============================================================================
 
 A body field a request does not take is refused (400); ``path``, ``dataset`` and ``case`` with a message
-that says they are fixed on the command line. Every POST answers with the new state (plus what it saved).
-Requests are served one at a time on the session (a lock), so the page never sees a half-updated mask.
+that says they are fixed on the command line. The actions themselves are :class:`~.api.Api`'s. Every POST
+answers with the new state (plus what it saved). Requests are served one at a time on the session (a lock),
+so the page never sees a half-updated mask.
 """
 
 from __future__ import annotations
@@ -52,10 +64,13 @@ from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
+from pathlib import Path
 from typing import Any, cast
 from urllib.parse import ParseResult, parse_qs, urlparse
 
 from clinseg.errors import ClinsegError
+from clinseg.interactive.viewer.api import Api, BadRequest, check_fields, slice_params
+from clinseg.interactive.viewer.launch import remove_redirect_page, write_redirect_page
 from clinseg.interactive.viewer.security import (
     BODY_TIMEOUT_S,
     LOOPBACK_NAMES,
@@ -80,8 +95,6 @@ _STATIC = {
 }
 #: Placeholder in ``index.html`` replaced by the session token (for the script and style sheet addresses).
 _TOKEN_SLOT = b"__CLINSEG_TOKEN__"
-#: Body fields the page may never send, and the command-line option that fixes each instead.
-_FIXED_AT_START = {"path": "--out", "dataset": "--dataset", "case": "--case"}
 _HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
@@ -92,40 +105,9 @@ _HEADERS = {
 _TOKEN_IN_TEXT = re.compile(rf"({TOKEN_QUERY}=)[^&\s\"]+")
 
 
-class BadRequest(Refused):
-    """A request the API cannot serve; answered with status 400 and the message."""
-
-
 def _static(name: str, token: str) -> bytes:
     data = resources.files("clinseg.interactive.viewer").joinpath("static", name).read_bytes()
     return data.replace(_TOKEN_SLOT, token.encode("ascii"))
-
-
-def _field(body: dict, name: str, kind: Callable[[Any], Any], default: Any = ...) -> Any:
-    if name not in body or body[name] is None:
-        if default is ...:
-            raise BadRequest(f"missing field {name!r}")
-        return default
-    try:
-        return kind(body[name])
-    except (TypeError, ValueError):
-        raise BadRequest(f"field {name!r} has an invalid value {body[name]!r}") from None
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    raise ValueError(value)
-
-
-def _check_fields(body: dict, allowed: tuple[str, ...]) -> None:
-    """Refuse body fields a request does not take; the save locations with a message naming their option."""
-    for name in body:
-        if name in _FIXED_AT_START:
-            raise BadRequest(f"field {name!r} is refused: where the viewer saves is fixed when it starts "
-                             f"(clinseg interact ... {_FIXED_AT_START[name]}), never chosen by the page")
-        if name not in allowed:
-            raise BadRequest(f"unexpected field {name!r} (this request takes {', '.join(allowed) or 'none'})")
 
 
 def _redact(text: str) -> str:
@@ -133,71 +115,11 @@ def _redact(text: str) -> str:
     return _TOKEN_IN_TEXT.sub(r"\1***", text)
 
 
-class _Api:
-    """The API's actions on a session: each takes the parsed body and returns the JSON answer."""
-
-    def __init__(self, session: ViewerSession) -> None:
-        self.session = session
-
-    def click(self, body: dict) -> dict:
-        s = self.session
-        s.click(_field(body, "z", int), _field(body, "y", int), _field(body, "x", int),
-                foreground=_field(body, "foreground", _flag, True))
-        return s.summary()
-
-    def undo(self, body: dict) -> dict:
-        done = self.session.undo()
-        return {**self.session.summary(), "message": "undone" if done else "nothing to undo"}
-
-    def clear(self, body: dict) -> dict:
-        self.session.clear()
-        return self.session.summary()
-
-    def select(self, body: dict) -> dict:
-        self.session.select(_field(body, "structure", str))
-        return self.session.summary()
-
-    def brush(self, body: dict) -> dict:
-        points = _field(body, "points", list)
-        try:
-            pts = [(float(p[0]), float(p[1])) for p in points]
-        except (TypeError, ValueError, IndexError):
-            raise BadRequest("field 'points' must be a list of [y, x] pairs") from None
-        self.session.brush(_field(body, "z", int), pts, _field(body, "radius", float, 3.0),
-                           erase=_field(body, "erase", _flag, False))
-        return self.session.summary()
-
-    def save(self, body: dict) -> dict:
-        path = self.session.save_prediction()
-        return {**self.session.summary(), "path": str(path), "message": f"saved {path}"}
-
-    def save_corrections(self, body: dict) -> dict:
-        saved = self.session.save_corrections()
-        root = saved.files[-1].parent  # dataset.json is written last
-        touched = ", ".join(self.session.touched)
-        note = f" (case {saved.requested} there holds another image)" if saved.renamed else ""
-        return {**self.session.summary(), "case_saved": saved.case_id, "dataset": str(root),
-                "files": [str(f) for f in saved.files],
-                "message": f"saved {saved.case_id} ({touched}) into {root}{note}"}
-
-    def posts(self) -> dict[str, tuple[tuple[str, ...], Callable[[dict], dict]]]:
-        """POST path -> (the body fields it takes, the action)."""
-        return {
-            "/api/click": (("z", "y", "x", "foreground"), self.click),
-            "/api/undo": ((), self.undo),
-            "/api/clear": ((), self.clear),
-            "/api/select": (("structure",), self.select),
-            "/api/brush": (("z", "points", "radius", "erase"), self.brush),
-            "/api/save": ((), self.save),
-            "/api/save-corrections": ((), self.save_corrections),
-        }
-
-
 class _HttpServer(ThreadingHTTPServer):
     """The HTTP server with what its handlers need: the API, the session lock, the access policy."""
 
     daemon_threads = True
-    api: _Api
+    api: Api
     lock: threading.Lock
     policy: AccessPolicy
     body_timeout: float
@@ -276,7 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise Refused(f"not found: {url.path}", HTTPStatus.NOT_FOUND)
         fields, action = route
         body = self._body()  # read in full before taking the lock: a slow client never holds it
-        _check_fields(body, fields)
+        check_fields(body, fields)
         with self._server.lock:
             payload = action(body)
         self._json(payload)
@@ -295,11 +217,9 @@ class _Handler(BaseHTTPRequestHandler):
         return body
 
     def _slice(self, query: dict[str, list[str]]) -> None:
-        params = {k: v[-1] for k, v in query.items()}
-        axis = _field(params, "axis", int, 0)
-        index = _field(params, "index", int)
+        axis, index, window, opacity = slice_params({k: v[-1] for k, v in query.items()})
         with self._server.lock:
-            png = self._server.api.session.slice_png(axis, index)
+            png = self._server.api.session.slice_png(axis, index, window, opacity)
         self._send(HTTPStatus.OK, png, "image/png")
 
 
@@ -317,6 +237,7 @@ class ViewerServer:
     Attributes
     ----------
     url : the page's address with the token, e.g. ``http://127.0.0.1:8765/?token=...``.
+    redirect_page : the private page :meth:`open_browser` wrote (None before, and after :meth:`shutdown`).
     origin : the server's own origin, e.g. ``http://127.0.0.1:8765``.
     token : the session token every request must carry.
     session : the session it serves.
@@ -331,24 +252,41 @@ class ViewerServer:
         self.token = token or new_token()
         self._httpd = _HttpServer((host, port), _Handler)
         bound_host, bound_port = self._httpd.server_address[:2]
-        self._httpd.api = _Api(session)
+        self._httpd.api = Api(session)
         self._httpd.lock = threading.Lock()
         self._httpd.policy = AccessPolicy(self.token, int(bound_port))
         self._httpd.body_timeout = float(body_timeout)
         self.origin = f"http://{bound_host}:{bound_port}"
         self.url = f"{self.origin}/?{TOKEN_QUERY}={self.token}"
+        self.redirect_page: Path | None = None
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="clinseg-viewer", daemon=True)
         self._thread.start()
+
+    def open_browser(self, opener: Callable[[str], object] = webbrowser.open) -> Path:
+        """Open the page in the browser without the token on the browser's command line.
+
+        Writes a private redirect page (:func:`~.launch.write_redirect_page`: a 0700 folder, a 0600 file) and
+        opens its ``file://`` address with ``opener`` (default :func:`webbrowser.open`); the page is deleted
+        by :meth:`shutdown`. Returns the page's path.
+        """
+        if self.redirect_page is None:
+            self.redirect_page = write_redirect_page(self.url)
+        opener(self.redirect_page.as_uri())
+        return self.redirect_page
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the server stops (Ctrl-C raises KeyboardInterrupt here)."""
         self._thread.join(timeout)
 
     def shutdown(self) -> None:
-        """Stop serving and close the socket."""
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        """Stop serving, close the socket and delete the redirect page of :meth:`open_browser`."""
+        try:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._thread.join(timeout=5)
+        finally:
+            remove_redirect_page(self.redirect_page)
+            self.redirect_page = None
 
     def __enter__(self) -> ViewerServer:
         return self
@@ -362,10 +300,11 @@ def serve(session: ViewerSession, host: str = "127.0.0.1", port: int = 0, open_b
     """Serve ``session`` on ``host:port`` (loopback; port 0 picks a free one) in a background thread.
 
     Returns the running :class:`ViewerServer`; its ``url`` is the page with the session token. ``open_browser``
-    opens it in the default web browser. ``body_timeout``: seconds a client has to send a request body.
+    opens it in the default web browser through a private redirect page (:meth:`ViewerServer.open_browser`).
+    ``body_timeout``: seconds a client has to send a request body.
     """
     server = ViewerServer(session, host, port, body_timeout=body_timeout)
     log.info("viewer at %s", server.origin)
     if open_browser:
-        webbrowser.open(server.url)
+        server.open_browser()
     return server

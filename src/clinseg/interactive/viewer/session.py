@@ -9,6 +9,12 @@ last click or stroke of the current structure.
 A slice-wise network recomputes only the clicked axial slice (``slices=[z]``), so a click answers in a
 fraction of a second; a 3-D network recomputes the volume.
 
+What the page shows goes through a :class:`~clinseg.interactive.viewer.screen.Screen`: every view in
+radiological orientation whatever the image's stored direction, the first channel in its own units (HU for
+a CT) through a grey-level window, every structure in its colour. The page points at *pixels of views*
+(:meth:`ViewerSession.click_view`, :meth:`ViewerSession.brush_view`); the session maps them to stored voxels,
+so clicks, masks and saved files stay on the image's own grid.
+
 Saving: :meth:`save_prediction` writes the current structure's mask with the image's geometry to
 ``<OUT>/<case>/<structure>.nii.gz`` (``OUT`` default ``<RUN>/interact``: the layout ``clinseg predict`` writes
 and ``clinseg evaluate`` reads); :meth:`save_corrections` adds the image and the *touched* structures (those
@@ -35,8 +41,9 @@ import numpy as np
 
 from clinseg.errors import ClinsegError
 from clinseg.interactive.viewer.corrections import SavedCase, save_case
-from clinseg.interactive.viewer.display import disc_stroke, render_png, window
-from clinseg.io.image import Geometry, strip_ending, write_image
+from clinseg.interactive.viewer.display import MASK_ALPHA, Window, disc_stroke
+from clinseg.interactive.viewer.screen import Screen
+from clinseg.io.image import Geometry, read_image, strip_ending, write_image
 from clinseg.names import check_name
 
 Point = tuple[int, int, int]
@@ -131,10 +138,10 @@ class ViewerSession:
         self.image, self.geometry = network.load_image(self.image_path)
         if self.image.ndim != 4:
             raise ClinsegError(f"{image_path}: expected a (C, Z, Y, X) image from the network, got {self.image.shape}")
-        self.display = window(self.image[0])
         self.structures: tuple[str, ...] = tuple(network.structures)
         if not self.structures:
             raise ClinsegError("the run declares no structures")
+        self.screen = Screen(self._shown_channel(), self.geometry, self.structures)
         self.structure = self.structures[0]
         self._state: dict[str, _Structure] = {s: _Structure() for s in self.structures}
 
@@ -192,13 +199,18 @@ class ViewerSession:
             "prediction_path": (str(self.default_prediction_path())
                                 if (self.prediction_dir or self.run_dir) else None),
             "dataset_path": str(self.default_dataset_dir()) if (self.dataset_dir or self.run_dir) else None,
+            "display": self.screen.describe(),
         }
 
-    def slice_png(self, axis: int, index: int) -> bytes:
-        """PNG of slice ``index`` across ``axis`` (0 axial, 1 coronal, 2 sagittal) with the current structure's
-        mask overlaid and its clicks drawn (see :func:`~clinseg.interactive.viewer.display.render_png`)."""
+    def slice_png(self, axis: int, index: int, window: Window | None = None, opacity: float = MASK_ALPHA) -> bytes:
+        """PNG of view ``(axis, index)`` (0 axial, 1 coronal, 2 sagittal; slices of the display grid, see
+        :mod:`~clinseg.interactive.viewer.screen`): the image through ``window`` (default the screen's), every
+        structure with a mask in its colour — the current one on top with a fill of ``opacity`` — and the
+        current structure's clicks."""
         state = self._state[self.structure]
-        return render_png(self.display, self.mask(), axis, index, state.fg, state.bg)
+        planes = {s: self._mask_plane(s, axis, index) for s in self.structures if self._state[s].net is not None}
+        return self.screen.png(axis, index, planes, self.structure, state.fg, state.bg, window=window,
+                               opacity=opacity)
 
     # -- what a person does --------------------------------------------------------------------------------
     def select(self, structure: str) -> None:
@@ -232,24 +244,43 @@ class ViewerSession:
         state.net = result
         self._push(state, step)
 
-    def brush(self, z: int, points2d: Sequence[Sequence[float]], radius: float, erase: bool) -> None:
-        """Paint (or erase, ``erase=True``) discs of ``radius`` voxels along the stroke ``points2d`` — ``(y, x)``
-        positions in axial slice ``z``. The stroke overrides the network in those voxels, also after later
-        clicks; only slice ``z`` changes."""
+    def click_view(self, axis: int, index: int, row: int, col: int, foreground: bool) -> Point:
+        """:meth:`click` on the stored voxel shown at pixel ``(row, col)`` of view ``(axis, index)``; returns
+        that voxel ``(z, y, x)``."""
+        point = self.screen.voxel(axis, index, row, col)
+        self.click(*point, foreground=foreground)
+        return point
+
+    def brush(self, index: int, points2d: Sequence[Sequence[float]], radius: float, erase: bool,
+              axis: int = 0) -> None:
+        """Paint (or erase, ``erase=True``) discs of ``radius`` voxels along the stroke ``points2d`` in slice
+        ``index`` across stored array ``axis`` (default 0: axial slice ``z``, points ``(y, x)``; the points are
+        positions along the slice's two other axes, in array order). The stroke overrides the network in
+        those voxels, also after later clicks; only that slice changes."""
         if not points2d:
             raise ClinsegError("a brush stroke needs at least one point")
-        self._check_point((z, 0, 0))
+        if axis not in (0, 1, 2):
+            raise ClinsegError(f"a stored array axis is 0, 1 or 2, got {axis}")
+        self._check_point(tuple(index if a == axis else 0 for a in range(3)))
         state = self._state[self.structure]
         if state.net is None:
             state.net = np.zeros(self.shape, np.uint8)
         if state.paint is None:
             state.paint = np.zeros(self.shape, np.int8)
-        where = self._slab(0, z)
+        where = self._slab(axis, index)
         step = _Step("brush", where, state.net[where].copy(), state.paint[where].copy())
-        disc = disc_stroke(self.shape[1:], points2d, float(radius))
-        state.paint[z][disc] = -1 if erase else 1
+        plane_shape = tuple(n for a, n in enumerate(self.shape) if a != axis)
+        disc = disc_stroke(plane_shape, points2d, float(radius))  # type: ignore[arg-type]
+        plane = state.paint[tuple(index if a == axis else slice(None) for a in range(3))]  # a view
+        plane[disc] = -1 if erase else 1
         state.strokes += 1
         self._push(state, step)
+
+    def brush_view(self, axis: int, index: int, points: Sequence[Sequence[float]], radius: float,
+                   erase: bool) -> None:
+        """:meth:`brush` along pixels ``points`` (``(row, col)``) of view ``(axis, index)``, in any view."""
+        stored_axis, stored_index, stored_points = self.screen.stroke(axis, index, points)
+        self.brush(stored_index, stored_points, radius, erase, axis=stored_axis)
 
     def undo(self) -> bool:
         """Take back the last click or stroke of the current structure; False when there is none."""
@@ -304,10 +335,30 @@ class ViewerSession:
         See :func:`clinseg.interactive.viewer.corrections.save_case`."""
         root = Path(dataset_dir) if dataset_dir else self.default_dataset_dir()
         masks = {s: self.mask(s) for s in self.touched}
+        if masks and not any(mask.any() for mask in masks.values()):
+            raise ClinsegError(f"nothing to save: the touched structure{'s' if len(masks) > 1 else ''} "
+                               f"{', '.join(masks)} {'are' if len(masks) > 1 else 'is'} empty — click on a "
+                               "structure or paint it before saving corrections")
         return save_case(root, case_id or self.case_id, self.image_path, self.network.channels,
                          self.structures, masks, self.geometry.with_shape(self.shape))
 
     # -- internals -----------------------------------------------------------------------------------------
+    def _mask_plane(self, structure: str, axis: int, index: int) -> np.ndarray:
+        """:meth:`mask` of ``structure`` in view ``(axis, index)`` only: a slice's work, not the volume's."""
+        state = self._state[structure]
+        assert state.net is not None
+        plane = self.screen.plane(state.net, axis, index)
+        if state.paint is None:
+            return plane
+        paint = self.screen.plane(state.paint, axis, index)
+        return np.where(paint == 0, plane, paint > 0).astype(np.uint8)
+
+    def _shown_channel(self) -> np.ndarray:
+        """Channel 0 in its own units (HU for a CT), read again from its file: the network's copy is normalised.
+        Falls back to the network's copy when the file's grid differs from it."""
+        raw = read_image(self.image_path, dtype=np.float32).array
+        return raw if raw.shape == self.shape else self.image[0]
+
     def _get(self, structure: str) -> _Structure:
         if structure not in self._state:
             raise ClinsegError(f"unknown structure {structure!r}; the run segments {', '.join(self.structures)}")
