@@ -50,3 +50,11 @@ def make_dataset(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return build
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Preprocessed cases and fingerprints go to a folder of the test session, never to ~/.cache."""
+    import os
+
+    os.environ["CLINSEG_CACHE"] = str(tmp_path_factory.mktemp("clinseg-cache"))

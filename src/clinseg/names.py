@@ -18,6 +18,9 @@ from clinseg.errors import DatasetError
 MAX_NAME_LENGTH = 128
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _FORBIDDEN = set('/\\:*?"<>|')
+#: Device names Windows reserves in every folder, whatever the case and ending (``nul.nii.gz`` is ``NUL``).
+WINDOWS_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                              *(f"LPT{i}" for i in range(1, 10))})
 
 
 def name_problem(name: object) -> str | None:
@@ -25,7 +28,9 @@ def name_problem(name: object) -> str | None:
 
     A safe name is a non-empty string of at most :data:`MAX_NAME_LENGTH` characters, with no path separator
     (``/``, ``\\``), none of ``:*?"<>|`` (not portable to Windows), no control character, no leading or
-    trailing space, and not starting with ``.`` (``.``, ``..`` and hidden files).
+    trailing space, not starting with ``.`` (``.``, ``..`` and hidden files), and not a device name that
+    Windows reserves (:data:`WINDOWS_RESERVED`: ``CON``, ``nul.txt``, ``Com1.nii.gz`` … name a device there,
+    not a file, whatever the case and the ending).
 
     Examples
     --------
@@ -33,6 +38,8 @@ def name_problem(name: object) -> str | None:
     True
     >>> name_problem("../../x")
     "contains '/'"
+    >>> name_problem("aux.nii.gz")
+    "is a device name on Windows ('AUX')"
     """
     if not isinstance(name, str):
         return f"must be a string, got {type(name).__name__}"
@@ -49,6 +56,9 @@ def name_problem(name: object) -> str | None:
         return "starts or ends with a space"
     if name.startswith("."):
         return "starts with '.'"
+    stem = name.split(".", 1)[0].rstrip(" ").upper()
+    if stem in WINDOWS_RESERVED:
+        return f"is a device name on Windows ({stem!r})"
     return None
 
 
@@ -64,7 +74,8 @@ def check_name(name: object, what: str, source: str | Path) -> str:
     problem = name_problem(name)
     if problem is not None:
         raise DatasetError(f"{source}: {what} {name!r} {problem}; names become file names, so they may not "
-                           "hold path separators, control characters or a leading '.'")
+                           "hold path separators, control characters or a leading '.', nor be a "
+                           "Windows device name (CON, NUL, COM1 …)")
     return name  # type: ignore[return-value]
 
 

@@ -181,7 +181,7 @@ def test_roi_number_declared_twice(tmp_path: Path) -> None:
     assert [(r.number, r.name) for r in rois] == [(1, "Brainstem"), (2, "ROI_2")]
     assert rois[0].damage == ("ROI number 1 is declared twice ('Brainstem', 'Eye_L'): which contours belong to "
                               "which is unknown")
-    with pytest.raises(DatasetError, match="no structure could be imported"):  # ROI_2 is unmapped
+    with pytest.raises(DatasetError, match=r"no structure could be imported \(unmapped: ROI_2; damaged: Brainstem\)"):
         import_dicom(tmp_path / "src", tmp_path / "ds", standardise)
     assert _row(_rows(tmp_path / "ds"), "Brainstem")["status"] == "damaged"
 
@@ -423,6 +423,30 @@ def test_hostile_roi_names_are_sanitised_with_keep_unmapped(tmp_path: Path) -> N
     rows = _rows(out)
     assert _row(rows, "GTV")["status"] == _row(rows, "gtv")["status"] == "ambiguous"  # one file on macOS/Windows
     assert report.cases["PAT001_2"] == sorted(written)
+
+
+@pytest.mark.parametrize(("name", "safe"), [("CON", "CON_"), ("nul.x", "nul_.x"), ("Com1", "Com1_"),
+                                            ("LPT9.nii", "LPT9_.nii"), ("CONSOLE", "CONSOLE")])
+def test_windows_device_names_get_an_underscore(name: str, safe: str) -> None:
+    from clinseg.io.dicom.importer import sanitise_structure_name
+
+    assert sanitise_structure_name(name) == safe and name_problem(safe) is None
+
+
+def test_formula_like_names_are_neutralised_in_the_report_only(tmp_path: Path) -> None:
+    """ROI names (and patient ids) starting ``= + - @`` would run as formulas in a spreadsheet (CSV injection):
+    the CSV cell gets a leading quote, the report rows and the imported names do not."""
+    src, out = tmp_path / "src", tmp_path / "ds"
+    info = write_series(src, phantom_volume(shape=SHAPE), patient_id="=1+2")
+    names = ['=HYPERLINK("http://x","y")', "+1", "-x", "@SUM(A1)", "Brainstem"]
+    write_rtstruct(src / "rs.dcm", info, {n: [_disc(info, 2)] for n in names})
+    report = import_dicom(src, out, standardise, keep_unmapped=True)
+    assert {r["name"] for r in report.rows if r["kind"] == "rtstruct"} == set(names)
+    cells = {r["name"]: r for r in _rows(out) if r["kind"] == "rtstruct"}
+    assert set(cells) == {"'=HYPERLINK(\"http://x\",\"y\")", "'+1", "'-x", "'@SUM(A1)", "Brainstem"}
+    assert all(r["patient_id"] == "'=1+2" for r in cells.values())
+    assert cells["'-x"]["structure"] == "'-x" and cells["'-x"]["status"] == "imported"
+    assert report.cases == {"1-2_2": sorted(["HYPERLINK_http_x_y", "1", "-x", "SUM_A1", "Brainstem"])}
 
 
 def test_a_rename_giving_an_unsafe_name_is_one_clear_error(tmp_path: Path) -> None:

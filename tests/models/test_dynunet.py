@@ -24,7 +24,7 @@ def test_defaults_and_bad_depth() -> None:
     net = create_model("dynunet", 1, 2)
     assert net.size_divisor == 8
     assert list(net.net.filters) == [8, 16, 32, 64]
-    assert list(net.net.strides) == [1, 2, 2, 2]
+    assert [list(s) for s in net.net.strides] == [[1, 1, 1]] + [[2, 2, 2]] * 3
     with pytest.raises(ValueError, match="features must give 4"):
         create_model("dynunet", 1, 2, features=(2, 4))
 

@@ -37,7 +37,8 @@ def test_a_dataset_with_errors_is_refused_before_anything_is_written(write_spec,
     with pytest.raises(DatasetError) as info:
         load_and_prepare(spec, tmp_path / "S")
     message = str(info.value)
-    assert message.startswith(f"{root}: the checks of 'clinseg validate' found 1 error(s); the study refused"), message
+    assert message.startswith(f"{root}: the checks of 'clinseg validate' found 1 error(s); study refused (fix them, "
+                              "or go on anyway with --skip-validation):"), message
     assert f"case_2: {bad}: structure mask is not binary (values 2)" in message
     assert "--skip-validation" in message
     assert not (tmp_path / "S").exists()

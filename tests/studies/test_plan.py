@@ -65,7 +65,7 @@ def test_a_finished_cell_refuses_a_changed_arm_naming_the_options(write_spec, tm
         load_and_prepare(write_spec("changed.yaml", arms=[changed, "baseline"], modes=["concentrated"]), study)
     message = str(info.value)
     assert f"{study}: arm 'small' was run with another configuration" in message
-    assert "batch_size: 2 -> 3" in message and "lr: 0.001 -> 0.01" in message
+    assert "batch_size: 2 -> 3" in message and "lr: 0.0 -> 0.01" in message  # 0: the optimiser default
     assert "patch_size" not in message
     assert "finished: concentrated-M1-r0" in message and "give the changed arm a new name" in message
 
@@ -80,7 +80,7 @@ def test_a_finished_cell_refuses_a_changed_arm_naming_the_options(write_spec, tm
     assert open_study(study).status(done) == "done"
 
     # the same configuration written differently is no change (a preset's value, a default made explicit)
-    same = {"name": "small", "config": {"patch_size": [8, 8, 8], "lr": 0.001}}
+    same = {"name": "small", "config": {"patch_size": [8, 8, 8], "lr": 0.0}}
     load_and_prepare(write_spec("same.yaml", arms=[same, "baseline"], modes=["concentrated"]), study)
     # the arm without a finished cell may change
     plan = load_and_prepare(write_spec("other.yaml", modes=["concentrated"],

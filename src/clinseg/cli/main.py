@@ -9,6 +9,7 @@ from clinseg.cli._common import console, setup_logging
 from clinseg.cli.dicom import import_dicom
 from clinseg.cli.interact import interact
 from clinseg.cli.phantom import phantom
+from clinseg.cli.plan import plan
 from clinseg.cli.pretrain import pretrain
 from clinseg.cli.study import study_app
 from clinseg.cli.train import evaluate, predict, report, train
@@ -41,6 +42,7 @@ def main(
 
 app.command("validate")(validate)
 app.command("phantom")(phantom)
+app.command("plan")(plan)
 app.command("train")(train)
 app.command("predict")(predict)
 app.command("evaluate")(evaluate)

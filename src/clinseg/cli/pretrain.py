@@ -36,22 +36,32 @@ def pretrain(
     loss: str = typer.Option(None, "--loss", help="l1 (default, seed 002) | mse (Models Genesis)."),
     device: str = typer.Option(None, "--device", help="auto | cpu | cuda (default: auto)."),
     seed: int = typer.Option(None, "--seed", help="Random seed."),
+    force: bool = typer.Option(False, "--force", help="Resume an existing run even though options given here "
+                               "differ from the ones it was trained with; the run keeps its saved configuration "
+                               "(recorded in RUN/history.json)."),
 ) -> None:
     """Pretrain a network to restore distorted image patches (Models Genesis); resumes an interrupted run.
 
-    Initialise a segmentation training from it with the weights of RUN/checkpoints/best.pt.
+    On an existing run, options given again must match the saved ones (else an error, or --force);
+    --iterations may extend a finished run, never go below what was trained. Initialise a segmentation
+    training from it with the weights of RUN/checkpoints/best.pt.
     """
     import dataclasses
     import json
 
-    from clinseg.pretraining.config import PretrainConfig, load_pretrain_config
+    from clinseg.configfile import read_mapping
+    from clinseg.pretraining.config import PretrainConfig, pretrain_config_from_dict
     from clinseg.pretraining.run import pretrain as run_pretrain
+    from clinseg.training.resume import ResumePolicy
 
-    cfg = load_pretrain_config(config) if config else PretrainConfig()
+    values = read_mapping(config) if config else {}
+    cfg = pretrain_config_from_dict(values, str(config)) if config else PretrainConfig()
     overrides = {"model": model, "normalization": normalization, "loss": loss, "device": device, "seed": seed,
                  "patch_size": _patch(patch) if patch else None}
-    cfg = dataclasses.replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
-    state = run_pretrain(source, out, cfg, iterations)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    cfg = dataclasses.replace(cfg, **given)
+    explicit = frozenset(values) | frozenset(given)  # only what was asked for is compared with a run resumed
+    state = run_pretrain(source, out, cfg, iterations, resume=ResumePolicy(explicit=explicit, force=force))
     info = json.loads((out / "pretrain.json").read_text(encoding="utf-8"))
     best = (f"best val {info['loss']} {abs(state.best_score):.4f} at iteration {state.best_iteration}"
             if state.best_iteration else "no validation (best.pt = final weights)")

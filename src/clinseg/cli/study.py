@@ -56,7 +56,12 @@ def run(
     The whole spec and every dataset are checked before anything is written. One Ctrl-C stops the study:
     running runs save a checkpoint and resume next time (exit code 130).
     """
-    from clinseg.studies.executors import pending_runs, run_in_process, run_local, run_ray
+    from clinseg.studies.executors import (
+        pending_runs,
+        run_in_process,
+        run_local,
+        run_ray,
+    )
     from clinseg.studies.plan import load_and_prepare
 
     if ray and in_process:

@@ -44,6 +44,8 @@ def train(
     config: Path = typer.Option(None, "--config", "-c", help="YAML config (TrainConfig fields, or preset: NAME)."),
     preset: str = typer.Option(None, "--preset", help="Named preset: oar-2019 (the seed study) or cpu-demo."),
     iterations: int = typer.Option(None, "--iterations", "-n", min=1, help="Optimiser steps (overrides config)."),
+    time_budget: str = typer.Option(None, "--time", help="Train for a wall-clock budget (30m, 1h30m, 90s): "
+                                    "the iterations are fixed from the measured speed."),
     device: str = typer.Option(None, "--device", help="auto | cpu | cuda (default: auto)."),
     model: str = typer.Option(None, "--model", help="Network: resfcn3d, unet3d or dynunet."),
     seed: int = typer.Option(None, "--seed", help="Random seed."),
@@ -101,6 +103,12 @@ def train(
         if value is not None:
             setattr(cfg, name, value)
             explicit.add(name)
+    if time_budget is not None:
+        import dataclasses
+
+        cfg.schedule = dataclasses.replace(cfg.schedule, time=time_budget)
+        cfg.validate()
+        explicit.add("schedule")
     resume = ResumePolicy(explicit=frozenset(explicit), force=force)
     dataset = datasets[0]
     if len(datasets) > 1:  # one network for several tasks: train on their union (RUN/tasks)
@@ -144,9 +152,8 @@ def predict(
 ) -> None:
     """Segment every case of a folder with a trained run."""
     from clinseg.inference.cascade import load_predictor
-    from clinseg.inference.predictor import predict_folder
-
     from clinseg.inference.organs import ensemble_runs, uses_organs
+    from clinseg.inference.predictor import predict_folder
 
     organs = bool(postprocess or ensemble or disable or uses_organs(run))
     if save_probabilities is not None and (clicks or organs or output_format != "nifti"):

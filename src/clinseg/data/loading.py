@@ -17,7 +17,6 @@ from clinseg.data.checks import (
     check_binary,
     check_finite,
     check_label_values,
-    check_nonempty,
     check_same_grid,
 )
 from clinseg.data.dataset import CaseRecord, DatasetSpec
@@ -126,7 +125,6 @@ def load_targets(record: CaseRecord, spec: DatasetSpec, geometry: Geometry) -> t
             _raise_first(check_finite(img.array, path), ImageReadError)
             _raise_first(check_same_grid(geometry, ref_name, img.geometry, path))
             _raise_first(check_binary(img.array, path))
-            _raise_first(check_nonempty(img.array, path))
             target[i] = img.array > 0
         elif label_array is not None:
             target[i] = label_array == spec.label_values[name]

@@ -31,7 +31,6 @@ from clinseg.errors import ImageReadError
 from clinseg.io.image import Geometry, read_image
 from clinseg.progress import track
 
-
 Severity = Literal["error", "warning"]
 
 

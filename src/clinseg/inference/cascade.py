@@ -24,10 +24,12 @@ from typing import Any
 import numpy as np
 
 from clinseg.data.crop import Box, bounding_box, crop, pad_box, paste, scale_box
+from clinseg.data.loading import normalize_intensity
 from clinseg.errors import CheckpointError
 from clinseg.inference.postprocess import largest_component
 from clinseg.inference.predictor import Predictor
 from clinseg.io.atomic import write_text
+from clinseg.io.image import Geometry
 from clinseg.training.config import TrainConfig
 
 #: The file that makes a run folder a cascade: ``{"method": "two-stage", "margin": 15, ...}``.
@@ -74,6 +76,12 @@ class CascadePredictor:
         organ = Predictor.from_run(run_dir / "organ", checkpoint, device)
         fallback = Predictor.from_run(info["fallback"], checkpoint, device) if info.get("fallback") else None
         return cls(localiser, organ, int(info.get("margin", 15)), fallback)
+
+    def segment(self, raw: np.ndarray, geometry: Geometry, **options: Any) -> np.ndarray:
+        """Segment a ``(C, Z, Y, X)`` image with its intensities as stored (normalised per case as the networks
+        were trained); masks ``(N, Z, Y, X)`` on the input grid."""
+        return self.predict(normalize_intensity(np.asarray(raw, dtype=np.float32), self.config.normalization),  # type: ignore[arg-type]
+                            **options)
 
     # what predict_folder needs from a predictor
     @property

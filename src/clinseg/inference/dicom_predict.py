@@ -25,9 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from clinseg.data.loading import normalize_intensity
 from clinseg.errors import ConfigError, DatasetError
-from clinseg.inference.organs import OrganPipeline
 from clinseg.inference.predictor import label_map_values, prepare_output, write_case
 from clinseg.io.dicom.rtstruct import write_rtstruct
 from clinseg.io.dicom.seg import write_seg
@@ -96,11 +94,8 @@ def predict_dicom_folder(predictor: Any, input_dir: str | Path, out_dir: str | P
     for series in track(sorted(scan.series.values(), key=lambda s: ids[s.uid]), "predicting DICOM"):
         case = ids[series.uid]
         image = read_series(series)
-        normalised = normalize_intensity(image.array[None].astype(np.float32), predictor.config.normalization)
-        if isinstance(predictor, OrganPipeline):  # the anatomy rules read the stored intensities and geometry
-            masks = predictor.predict(normalised, image.array, image.geometry)
-        else:
-            masks = np.asarray(predictor.predict(normalised, **options))
+        raw = image.array[None].astype(np.float32)
+        masks = np.asarray(predictor.segment(raw, image.geometry, **options))
         if output_format == "nifti":
             write_case(out_dir, case, masks, structures, image.geometry, label_values)
         elif output_format == "rtstruct":

@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 
 from clinseg.data.dataset import CaseRecord
-from clinseg.data.loading import load_image, normalize_intensity
+from clinseg.data.loading import load_image
 from clinseg.data.relations import Relations, parse_relations
 from clinseg.errors import CheckpointError, ConfigError
 from clinseg.inference.anatomy import (
@@ -32,7 +32,12 @@ from clinseg.inference.anatomy import (
     list_rules,
     postprocess_case,
 )
-from clinseg.inference.predictor import Predictor, find_cases, prepare_output, write_case
+from clinseg.inference.predictor import (
+    Predictor,
+    find_cases,
+    prepare_output,
+    write_case,
+)
 from clinseg.io.image import Geometry
 from clinseg.progress import track
 from clinseg.training.config import TrainConfig
@@ -119,12 +124,13 @@ class OrganPipeline:
                     organs[organ] = np.logical_or.reduce(members)
         return organs
 
-    def predict(self, image: np.ndarray, raw: np.ndarray, geometry: Geometry) -> np.ndarray:
-        """``(N, Z, Y, X)`` uint8 masks in :attr:`structures` order from a normalised ``(C, Z, Y, X)`` image
-        (``raw``: the stored first channel, ``(Z, Y, X)``, for the fat rule)."""
-        mask_sets = [self.organ_masks(p, p.predict(image)) for p in self.predictors]
-        out = postprocess_case(mask_sets, raw, geometry, self.roles, self.settings)
-        empty = np.zeros(image.shape[1:], dtype=np.uint8)
+    def segment(self, raw: np.ndarray, geometry: Geometry, **_: object) -> np.ndarray:
+        """``(N, Z, Y, X)`` uint8 masks in :attr:`structures` order of a ``(C, Z, Y, X)`` image with its intensities
+        as stored: each run segments it as it was trained (planned or not), then the vote and the rules (the
+        fat rule reads the stored first channel)."""
+        mask_sets = [self.organ_masks(p, p.segment(raw, geometry)) for p in self.predictors]
+        out = postprocess_case(mask_sets, raw[0], geometry, self.roles, self.settings)
+        empty = np.zeros(raw.shape[1:], dtype=np.uint8)
         return np.stack([out[name].astype(np.uint8) if name in out else empty for name in self.structures])
 
 
@@ -137,9 +143,8 @@ def predict_organs_folder(pipeline: OrganPipeline, input_dir: str | Path, out_di
     for case, files in track(list(cases.items()), "predicting organs"):
         record = CaseRecord(case, "test", tuple(files), None, {}, frozenset())
         raw, geometry = load_image(record, "none")  # read once: the fat rule needs the stored intensities
-        image = normalize_intensity(raw, first.config.normalization)  # type: ignore[arg-type]
         start = time.perf_counter()
-        masks = pipeline.predict(image, raw[0], geometry)
+        masks = pipeline.segment(raw, geometry)
         if on_case is not None:
             on_case(case, time.perf_counter() - start)
         write_case(out_dir, case, masks, pipeline.structures, geometry)

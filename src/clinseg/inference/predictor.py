@@ -24,7 +24,9 @@ import numpy as np
 import torch
 
 from clinseg.data.dataset import CaseRecord
-from clinseg.data.loading import load_image
+from clinseg.data.laterality import swap_permutation
+from clinseg.data.loading import load_image, normalize_intensity
+from clinseg.data.preprocess import prepare_image, restore_probabilities
 from clinseg.data.resize import lowres_shape, resize_image, resize_masks
 from clinseg.errors import CheckpointError, ConfigError, DatasetError
 from clinseg.inference.postprocess import (
@@ -37,6 +39,7 @@ from clinseg.io.atomic import atomic_folder, ensure_folder, remove_stale_tempora
 from clinseg.io.image import Geometry, has_supported_ending, strip_ending, write_image
 from clinseg.models import create_model
 from clinseg.names import check_name
+from clinseg.planning.plan import Plan, load_plan
 from clinseg.progress import track
 from clinseg.training.calibration import read_thresholds
 from clinseg.training.checkpoint import load_checkpoint, restore
@@ -73,6 +76,9 @@ class Predictor:
     #: one threshold per sigmoid output chosen on the validation cases (``RUN/thresholds.json``, written by
     #: ``calibrate: true``); ``None``: ``config.threshold`` for every output
     thresholds: tuple[float, ...] | None = None
+    #: the run's plan (``RUN/plan.json``): inputs are cropped, resampled and normalised as in training and
+    #: the masks returned on the input grid; ``None``: an unplanned run (each image's own grid)
+    plan: Plan | None = None
 
     @classmethod
     def from_run(cls, run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> Predictor:
@@ -95,7 +101,8 @@ class Predictor:
         values = run_info.get("label_values") or {}
         label_values = tuple(int(values[s]) for s in structures) if all(s in values for s in structures) else None
         thresholds = read_thresholds(run_dir, structures) if cfg.label_mode == "multilabel" else None
-        return cls(model.to(dev).eval(), cfg, structures, channels, dev, label_values, thresholds)
+        plan = load_plan(run_dir / "plan.json") if (run_dir / "plan.json").is_file() else None
+        return cls(model.to(dev).eval(), cfg, structures, channels, dev, label_values, thresholds, plan)
 
     @property
     def activation(self) -> str:
@@ -145,6 +152,83 @@ class Predictor:
         if cfg.resample and not native_grid:
             masks = resize_masks(masks, full_shape)
         return masks, (probs if self.activation == "sigmoid" else probs[1:])
+
+
+    def segment(self, raw: np.ndarray, geometry: Geometry, *, mirror_axes: Sequence[int] | None = None,
+                largest_component: bool | None = None) -> np.ndarray:
+        """Segment a ``(C, Z, Y, X)`` image with its intensities as stored; returns ``(N, Z, Y, X)`` uint8 masks
+        on the input grid (see :meth:`segment_with_probabilities`)."""
+        return self.segment_with_probabilities(raw, geometry, mirror_axes=mirror_axes,
+                                               largest_component=largest_component)[0]
+
+    def segment_with_probabilities(self, raw: np.ndarray, geometry: Geometry, *,
+                                   mirror_axes: Sequence[int] | None = None,
+                                   largest_component: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Segment a ``(C, Z, Y, X)`` image with its intensities as stored; returns masks ``(N, Z, Y, X)`` uint8
+        and probabilities (per structure) on the input grid.
+
+        A planned run crops, resamples and normalises the image as its plan says, runs the network there and
+        maps the probabilities back (linear) before thresholding; each structure the plan marks as one object
+        keeps its largest component (``largest_component`` True/False overrides, for all structures). Test-time
+        mirroring (``mirror_axes``) uses the plan's mirror axes, swapping left and right structures. An
+        unplanned run normalises the image per case and segments it on its own grid.
+        """
+        if self.plan is None:
+            image = normalize_intensity(np.asarray(raw, dtype=np.float32), self.config.normalization)  # type: ignore[arg-type]
+            masks, probs = self.predict_with_probabilities(image, mirror_axes=mirror_axes,
+                                                           largest_component=largest_component)
+            return masks, probs
+        cfg, plan = self.config, self.plan
+        warn_spacing(plan, geometry)
+        prepared = prepare_image(np.asarray(raw, dtype=np.float32), geometry, plan.preprocessing())
+        image = self._network_channels(prepared.image)
+        axes = tuple(plan.mirror_axes) if mirror_axes else ()
+        probs = predict_probabilities(
+            self.model, image, tuple(cfg.patch_size), overlap=cfg.overlap, activation=self.activation,
+            mirror_axes=axes, device=self.device, skip_background=cfg.skip_background,
+            mirror_swap=self._mirror_swap())
+        probs = restore_probabilities(probs, prepared)
+        masks = probabilities_to_masks(probs, self.activation, self.thresholds or cfg.threshold)
+        if largest_component is None and not cfg.largest_component:
+            keep = [s in plan.largest_component for s in self.structures]
+        else:
+            keep = [bool(cfg.largest_component if largest_component is None else largest_component)] * len(masks)
+        if any(keep):
+            masks = keep_largest_components(masks, keep)
+        return masks, (probs if self.activation == "sigmoid" else probs[1:])
+
+    def _network_channels(self, image: np.ndarray) -> np.ndarray:
+        """The channels the network reads (a selection of the image's), checked."""
+        cfg = self.config
+        if cfg.channels and image.shape[0] == len(self.channels):
+            image = image[list(cfg.channels)]
+        expected = len(cfg.channels) or len(self.channels)
+        if image.shape[0] != expected:
+            raise DatasetError(f"this network reads {expected} channel(s), got an image with {image.shape[0]}")
+        return image
+
+    def _mirror_swap(self) -> tuple[int, list[int]] | None:
+        """The output-channel permutation of a left-right flip (the plan's pairs), for test-time mirroring."""
+        plan = self.plan
+        if plan is None or plan.lr_axis is None or not plan.lateral_pairs:
+            return None
+        perm = swap_permutation(self.structures, [tuple(p) for p in plan.lateral_pairs])  # type: ignore[misc]
+        return plan.lr_axis, (perm if self.activation == "sigmoid" else [0] + [1 + p for p in perm])
+
+
+def warn_spacing(plan: Plan, geometry: Geometry, factor: float = 1.5) -> None:
+    """Log a warning when ``geometry``'s spacing lies far (``factor`` x) outside the training cases' range."""
+    if len(plan.spacing_range) != 2:
+        return
+    low, high = np.asarray(plan.spacing_range[0]), np.asarray(plan.spacing_range[1])
+    spacing = np.asarray(geometry.spacing)
+    if np.any(spacing < low / factor) or np.any(spacing > high * factor):
+        log.warning("input spacing %s mm is far outside the training cases' range %s-%s mm: the network has "
+                    "not seen images like this one", _mm(spacing), _mm(low), _mm(high))
+
+
+def _mm(values: np.ndarray) -> str:
+    return "(" + ", ".join(f"{v:.3g}" for v in values) + ")"
 
 
 def find_cases(input_dir: str | Path, num_channels: int) -> dict[str, list[Path]]:
@@ -237,21 +321,20 @@ def predict_folder(predictor: Predictor, input_dir: str | Path, out_dir: str | P
     ``<probabilities_dir>/<case>/<structure>.nii.gz``, e.g. to choose thresholds on a precision-recall sweep.
     """
     cases = find_cases(input_dir, len(predictor.channels))
-    if probabilities_dir is not None and (not hasattr(predictor, "predict_with_probabilities")
-                                          or predictor.config.resample):
+    if probabilities_dir is not None and (not isinstance(predictor, Predictor) or predictor.config.resample):
         raise ConfigError("probability maps are written for single-network runs on the images' own grid only")
     out_dir = prepare_output(out_dir)
     if probabilities_dir is not None:
         prepare_output(probabilities_dir, "probability folder")
     for case, files in track(list(cases.items()), "predicting"):
         record = CaseRecord(case, "test", tuple(files), None, {}, frozenset())
-        image, geometry = load_image(record, predictor.config.normalization)  # type: ignore[arg-type]
+        raw, geometry = load_image(record, "none")
         start = time.perf_counter()
         kwargs = {**options, **(case_options(case) if case_options else {})}
         if probabilities_dir is None:
-            masks = predictor.predict(image, **kwargs)  # type: ignore[arg-type]
+            masks = predictor.segment(raw, geometry, **kwargs)  # type: ignore[arg-type]
         else:
-            masks, probs = predictor.predict_with_probabilities(image, **kwargs)  # type: ignore[arg-type]
+            masks, probs = predictor.segment_with_probabilities(raw, geometry, **kwargs)  # type: ignore[arg-type]
             write_case(Path(probabilities_dir), case, probs.astype(np.float32), predictor.structures, geometry)
         if on_case is not None:
             on_case(case, time.perf_counter() - start)

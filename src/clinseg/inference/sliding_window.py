@@ -103,12 +103,15 @@ def _autocast(device: torch.device, amp: bool) -> AbstractContextManager[object]
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
-def _forward(model: nn.Module, x: torch.Tensor, mirror_axes: Sequence[int]) -> torch.Tensor:
+def _forward(model: nn.Module, x: torch.Tensor, mirror_axes: Sequence[int],
+             mirror_swap: tuple[int, Sequence[int]] | None = None) -> torch.Tensor:
     """Logits ``(B, N, pz, py, px)`` of a batch, averaged over all flips of ``mirror_axes``.
 
     Every subset of the mirror axes is used (2**k forward passes, as in nnU-Net's test-time mirroring);
     each flipped prediction is flipped back before averaging, in float32. Logits, not probabilities, are
     averaged. Without mirroring the logits keep the network's (autocast) dtype to save memory.
+    ``mirror_swap = (axis, permutation)``: a flip along ``axis`` (the patient's left-right) also swaps the
+    output channels by ``permutation`` (left and right structures), as training's mirroring did.
     """
     dims_list = [
         tuple(a + 2 for a in subset)
@@ -119,7 +122,10 @@ def _forward(model: nn.Module, x: torch.Tensor, mirror_axes: Sequence[int]) -> t
         return model(x)
     logits = model(x).float()
     for dims in dims_list:
-        logits += torch.flip(model(torch.flip(x, dims)).float(), dims)
+        flipped = torch.flip(model(torch.flip(x, dims)).float(), dims)
+        if mirror_swap is not None and mirror_swap[0] + 2 in dims:
+            flipped = flipped[:, list(mirror_swap[1])]
+        logits += flipped
     if dims_list:
         logits /= len(dims_list) + 1
     return logits
@@ -207,6 +213,7 @@ def predict_probabilities(
     amp: bool = True,
     skip_background: float | None = None,
     progress: bool = False,
+    mirror_swap: tuple[int, Sequence[int]] | None = None,
 ) -> np.ndarray:
     """Per-class probabilities of a whole volume by Gaussian-weighted sliding-window inference.
 
@@ -228,6 +235,8 @@ def predict_probabilities(
         logits themselves (the features a 2D-3D model reads; 0 where no window ran).
     mirror_axes : spatial axes (0 = Z, 1 = Y, 2 = X) for test-time mirroring: logits averaged over all
         ``2**len(mirror_axes)`` flip combinations.
+    mirror_swap : ``(axis, permutation)``: flips along ``axis`` permute the output channels (left/right
+        structures of a network trained with left-right mirroring and label swapping).
     device : where the network runs; ``None`` = CUDA when available, else the CPU.
     amp : autocast the network in bfloat16 (CPUs with AVX512-BF16/AMX; bf16-capable GPUs) or float16 (older
         GPUs); ~2-5x faster there. Ignored on CPUs without native bf16, where it would be ~12x slower.
@@ -290,7 +299,7 @@ def predict_probabilities(
                 x = torch.stack([_window(img, s, patch) for s in batch]).to(device, non_blocking=True)
                 if channels_last:
                     x = x.contiguous(memory_format=torch.channels_last_3d)
-                logits = _forward(model, x, mirror_axes)
+                logits = _forward(model, x, mirror_axes, mirror_swap)
                 if tuple(logits.shape[2:]) != patch:
                     raise ConfigError(f"model returned spatial size {tuple(logits.shape[2:])} for patch {patch}")
                 if slab is None:

@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from clinseg.data.loading import normalize_intensity
 from clinseg.errors import CheckpointError
 from clinseg.inference.predictor import Predictor
+from clinseg.io.image import Geometry
 from clinseg.training.config import TrainConfig
 from clinseg.training.two_d_three_d import PLANES, TWOD3D_FILE, plane_features
 
@@ -32,6 +35,12 @@ class TwoDThreeDPredictor:
             raise CheckpointError(f"{run_dir}: not a 2D-3D run (no {TWOD3D_FILE})")
         planes = {plane: Predictor.from_run(run_dir / plane, checkpoint, device) for plane in PLANES}
         return cls(planes, Predictor.from_run(run_dir / "net3d", checkpoint, device))
+
+    def segment(self, raw: np.ndarray, geometry: Geometry, **options: Any) -> np.ndarray:
+        """Segment a ``(C, Z, Y, X)`` image with its intensities as stored (normalised per case as the networks
+        were trained); masks ``(N, Z, Y, X)`` on the input grid."""
+        return self.predict(normalize_intensity(np.asarray(raw, dtype=np.float32), self.config.normalization),  # type: ignore[arg-type]
+                            **options)
 
     # what predict_folder needs from a predictor
     @property

@@ -33,8 +33,10 @@ Run folder::
                             patches of the held-out images (the final weights when there is no validation)
     RUN/restoration.png     a few validation patches: distorted, original, restored by best.pt
 
-Running the same command again resumes from ``last.pt`` exactly where it stopped (``--iterations`` may
-extend a finished run), as ``clinseg train`` does.
+Running the same command again resumes from ``last.pt`` exactly where it stopped, with the same rules as
+``clinseg train`` (:mod:`clinseg.training.resume`): options given again that differ from the saved ones are
+refused with both values named (``--force`` resumes with the saved configuration, recorded in
+``RUN/history.json``); ``--iterations`` may extend a finished run, never go below what was trained.
 """
 
 from __future__ import annotations
@@ -44,13 +46,15 @@ import io
 import json
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
 
+from clinseg.data.samplers import PatchBatch
 from clinseg.errors import CheckpointError, ConfigError, DatasetError
-from clinseg.io.atomic import write_bytes, write_text
+from clinseg.io.atomic import ensure_folder, write_bytes, write_text
 from clinseg.models import create_model, size_divisors
 from clinseg.pretraining.config import (
     PretrainConfig,
@@ -65,10 +69,13 @@ from clinseg.pretraining.images import (
 )
 from clinseg.pretraining.losses import RESTORATION_LOSSES, restoration_loss
 from clinseg.pretraining.source import RestorationSource, validation_pairs
+from clinseg.training.batches import batch_at
 from clinseg.training.checkpoint import TrainState, load_checkpoint, restore
 from clinseg.training.device import amp_dtype, configure_threads, select_device
 from clinseg.training.loop import LoopParts, run_loop
 from clinseg.training.metrics_log import MetricsLog
+from clinseg.training.resume import ResumePolicy, plan_resume, record_resume
+from clinseg.training.schedule import ScheduleSettings
 
 __all__ = ["PRETRAIN_KIND", "choose_validation_images", "pretrain", "restoration_figure", "restoration_scores"]
 
@@ -78,6 +85,9 @@ log = logging.getLogger(__name__)
 PRETRAIN_KIND = "restoration-pretraining"
 #: Examples shown in ``restoration.png``.
 _PREVIEW_EXAMPLES = 4
+#: The learning schedule of pretraining (seed 002 §2.2): Adam (built here) at a constant learning rate, no
+#: warm-up, no gradient clipping.
+_SCHEDULE = ScheduleSettings(optimizer="adam", decay="constant", warmup=0, grad_clip=0.0)
 
 
 def choose_validation_images(ids: list[str], count: int, seed: int) -> list[str]:
@@ -165,27 +175,53 @@ def build_restoration_model(cfg: PretrainConfig, channels: int) -> torch.nn.Modu
     return model
 
 
-def _prepare_run_dir(run_dir: Path, cfg: PretrainConfig, fingerprint: dict, iterations: int | None) -> PretrainConfig:
-    """Create the folder, or check that it is a pretraining run of these images; returns the config to use."""
+def _prepare_run_dir(run_dir: Path, cfg: PretrainConfig, asked: bool, fingerprint: dict, iterations: int | None,
+                     policy: ResumePolicy | None) -> PretrainConfig:
+    """Create the folder, or check that it is a pretraining run of these images whose options match what was
+    asked (``asked``: ``cfg`` is what the caller asked for, not a default); returns the config to use."""
     config_path = run_dir / "config.yaml"
     if config_path.is_file():
         if not (run_dir / "pretrain.json").is_file():
             raise CheckpointError(f"{run_dir}: not a pretraining run folder (no pretrain.json); use a new --out")
-        saved = load_pretrain_config(config_path)
         old_path = run_dir / "fingerprint.json"
         old = json.loads(old_path.read_text(encoding="utf-8")) if old_path.is_file() else {}
         if old and old.get("images") != fingerprint["images"]:
             before, now = {tuple(f) for f in old.get("images", [])}, {tuple(f) for f in fingerprint["images"]}
             raise DatasetError(f"{run_dir}: this run was pretrained on other images ({len(before - now)} file(s) "
                                f"gone or changed, {len(now - before)} new); use a new --out folder")
-        if iterations is not None:
-            saved.iterations = iterations
+    resumed = plan_resume(run_dir, cfg if asked else None, policy, iterations, load=load_pretrain_config)
+    if resumed is not None:
         log.info("resuming pretraining run in %s", run_dir)
-        cfg = saved
-    run_dir.mkdir(parents=True, exist_ok=True)
+        record_resume(run_dir, resumed)
+        cfg = resumed.config
+    ensure_folder(run_dir, "run folder")
     save_pretrain_config(cfg, config_path)
     write_text(run_dir / "fingerprint.json", json.dumps(fingerprint, indent=2))
     return cfg
+
+
+class _SeededSource:
+    """The restoration source as the loop's sampler, batch ``i`` drawn with the generator reseeded from
+    ``(seed, i)`` (:func:`clinseg.training.batches.batch_at`), as training does: a resumed run draws exactly
+    the patches, distortions and flips (drawn from :attr:`rng` after the batch) of an uninterrupted one, and
+    the checkpoint needs no generator state. A precomputed pool is drawn once with the run's seed."""
+
+    def __init__(self, source: RestorationSource, seed: int, iteration: int) -> None:
+        self.source, self.seed, self.iteration = source, seed, iteration
+
+    @property
+    def rng(self) -> np.random.Generator:
+        return self.source.rng
+
+    def batch(self, batch_size: int) -> PatchBatch:
+        batch = batch_at(self.source, batch_size, self.seed, self.iteration)
+        self.iteration += 1
+        return batch
+
+
+def _loop_settings(cfg: PretrainConfig) -> SimpleNamespace:
+    """``cfg`` as the training loop reads a configuration (duck-typed): its fields and :data:`_SCHEDULE`."""
+    return SimpleNamespace(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}, schedule=_SCHEDULE)
 
 
 def _pretrain_info(cfg: PretrainConfig, images: ImageSet, split: dict[str, list[str]]) -> dict[str, Any]:
@@ -213,23 +249,30 @@ def pretrain(
     run_dir: str | Path,
     config: PretrainConfig | None = None,
     iterations: int | None = None,
+    *,
+    resume: ResumePolicy | None = None,
 ) -> TrainState:
     """Pretrain (or resume) a restoration network on the images of ``source``; returns the final state.
 
     Parameters
     ----------
     source : dataset folder (``imagesTr`` only) or plain folder of images.
-    run_dir : the run folder (created; an existing pretraining run of the same images is resumed with its
-        saved configuration, ``config`` is then ignored).
+    run_dir : the run folder (created). An existing pretraining run of the same images is resumed with its
+        saved configuration; options of ``config`` that differ from the saved ones are refused unless
+        ``resume.force`` (:mod:`clinseg.training.resume`; ``resume.explicit`` names the fields compared,
+        default all of ``config``'s; ``None`` as ``config`` resumes as saved).
     config : settings (default :class:`PretrainConfig`).
-    iterations : overrides ``config.iterations``; on resume it may extend a finished run.
+    iterations : overrides ``config.iterations``; on resume it may extend a finished run, never go below the
+        iterations trained.
+    resume : how to treat differing options of a run being resumed.
 
     Raises
     ------
     DatasetError
         No usable images, inconsistent channels, or a resumed run whose images changed.
     ConfigError, CheckpointError
-        Invalid settings; a run folder that is not a pretraining run.
+        Invalid settings, options that differ from those of the run being resumed, fewer iterations than it
+        trained; a run folder that is not a pretraining run.
     """
     cfg = dataclasses.replace(config or PretrainConfig())
     if iterations is not None:
@@ -240,7 +283,7 @@ def pretrain(
         cfg.device = device.type
     images = find_images(source)
     run_dir = Path(run_dir)
-    cfg = _prepare_run_dir(run_dir, cfg, image_fingerprint(images), iterations)
+    cfg = _prepare_run_dir(run_dir, cfg, config is not None, image_fingerprint(images), iterations, resume)
     configure_threads(cfg.threads)
 
     val_ids = choose_validation_images(images.ids(), cfg.val_cases, cfg.seed)
@@ -263,8 +306,6 @@ def pretrain(
     metrics = MetricsLog(run_dir / "metrics.jsonl")
     if last.is_file():
         state = restore(load_checkpoint(last, device), model, optimizer, last)
-        if state.sampler_rng:
-            sampler.rng.bit_generator.state = state.sampler_rng
         if sampler.pool is not None:  # one batch per iteration: the pool position follows from the iteration
             sampler.position = state.iteration * cfg.batch_size % len(sampler.pool[0])
         if state.finished and state.iteration < cfg.iterations:
@@ -282,9 +323,10 @@ def pretrain(
         def validator(m: torch.nn.Module) -> dict[str, float]:
             return restoration_scores(m, val_pairs[0], val_pairs[1], device, cfg.batch_size)
 
-    parts = LoopParts(model, optimizer, restoration_loss(cfg.loss), sampler, validator, device,
+    source = _SeededSource(sampler, cfg.seed, state.iteration)
+    parts = LoopParts(model, optimizer, restoration_loss(cfg.loss), source, validator, device,
                       amp_dtype(device, cfg.amp), monitor=cfg.loss, higher_is_better=False)
-    state = run_loop(parts, cfg, state, run_dir, metrics)  # type: ignore[arg-type]  (duck-typed config)
+    state = run_loop(parts, _loop_settings(cfg), state, run_dir, metrics)  # type: ignore[arg-type]
 
     model.load_state_dict(load_checkpoint(ckpt_dir / "best.pt", device)["model"])
     preview = val_pairs or validation_pairs(train_images, cfg.patch_size, _PREVIEW_EXAMPLES, cfg.seed + 2,

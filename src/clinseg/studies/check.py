@@ -21,11 +21,10 @@ from clinseg.studies._options import check_keywords
 from clinseg.studies.arms import ArmDraft, arm_datasets, check_arm
 from clinseg.studies.spec import StudySpec
 from clinseg.training.config import TrainConfig
+from clinseg.training.preflight import refusal
 
 log = logging.getLogger(__name__)
 
-#: Errors listed when a dataset is refused; the rest are counted (``clinseg validate`` lists them all).
-_MAX_LISTED = 20
 #: Positional arguments a sampler builder takes before its options (train, val, patch size, fraction, rng).
 _SAMPLER_ARGUMENTS = 5
 
@@ -73,19 +72,14 @@ def check_study(spec: StudySpec, dataset: Dataset) -> list[Path]:
 
 def validate_datasets(folders: list[Path], *, progress: bool = True) -> None:
     """Run the checks of ``clinseg validate`` on each dataset once: errors raise
-    :class:`~clinseg.errors.DatasetError` listing them, warnings are logged one by one and counted."""
+    :class:`~clinseg.errors.DatasetError` listing them (:func:`clinseg.training.preflight.refusal`, as
+    training does), warnings are logged one by one and counted."""
     from clinseg.data.validate import validate_dataset
 
     for folder in folders:
         report = validate_dataset(folder, progress=progress)
-        errors = report.errors
-        if errors:
-            lines = [f"  {p.case or '-'}: {p.message}" for p in errors[:_MAX_LISTED]]
-            if len(errors) > _MAX_LISTED:
-                lines.append(f"  … and {len(errors) - _MAX_LISTED} more (clinseg validate {folder} lists them all)")
-            raise DatasetError(f"{folder}: the checks of 'clinseg validate' found {len(errors)} error(s); the study "
-                               "refused it (fix them, or run the study anyway with --skip-validation):\n"
-                               + "\n".join(lines))
+        if report.errors:
+            raise DatasetError(refusal(folder, report.errors, "study"))
         for problem in report.warnings:
             log.warning("dataset warning (%s): %s", problem.case or "-", problem.message)
         if report.warnings:

@@ -26,7 +26,10 @@ import torch
 
 from clinseg.data.loading import CaseData
 from clinseg.errors import CheckpointError
-from clinseg.evaluation.operating_point import DEFAULT_THRESHOLDS, best_dice_threshold_pooled
+from clinseg.evaluation.operating_point import (
+    DEFAULT_THRESHOLDS,
+    best_dice_threshold_pooled,
+)
 from clinseg.inference.sliding_window import predict_probabilities
 from clinseg.io.atomic import write_text
 from clinseg.progress import track

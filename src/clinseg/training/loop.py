@@ -20,12 +20,13 @@ import torch
 
 from clinseg.data.augment import random_flip, random_intensity
 from clinseg.losses.registry import LossFn
-from clinseg.progress import make_progress
+from clinseg.progress import TextProgress, make_progress
 from clinseg.training.checkpoint import TrainState, save_checkpoint
 from clinseg.training.config import TrainConfig
 from clinseg.training.device import autocast
 from clinseg.training.metrics_log import MetricsLog
 from clinseg.training.sampling import PatchSource
+from clinseg.training.schedule import TimeBudget, lr_factor, set_lr
 
 log = logging.getLogger(__name__)
 Validator = Callable[[torch.nn.Module], dict[str, float]]
@@ -46,6 +47,9 @@ class LoopParts:
     #: ``state.best_score`` holds it signed so that higher is better (a minimised L1 is stored negated).
     monitor: str = "dice"
     higher_is_better: bool = True
+    #: Fixes the number of iterations from the measured speed (``schedule.time``); ``on_total(n)`` is told.
+    budget: TimeBudget | None = None
+    on_total: Callable[[int], None] | None = None
 
 
 class _StopRequest:
@@ -91,7 +95,7 @@ def _batch_tensors(parts: LoopParts, cfg: TrainConfig) -> tuple[torch.Tensor, to
     )
 
 
-def train_step(parts: LoopParts, cfg: TrainConfig) -> float:
+def train_step(parts: LoopParts, cfg: TrainConfig, total: int | None = None, iteration: int = 0) -> float:
     """One optimiser step on one sampled batch; returns the loss value.
 
     The network returns logits, or :class:`~clinseg.models.outputs.NetworkOutputs` with training-only heads;
@@ -99,6 +103,7 @@ def train_step(parts: LoopParts, cfg: TrainConfig) -> float:
     sampler gives image-level labels.
     """
     image, target, annotated, extras = _batch_tensors(parts, cfg)
+    set_lr(parts.optimizer, cfg.lr * lr_factor(iteration, total or cfg.iterations, cfg.schedule))
     parts.optimizer.zero_grad(set_to_none=True)
     with autocast(parts.device, parts.amp):
         outputs = parts.model(image)
@@ -106,6 +111,8 @@ def train_step(parts: LoopParts, cfg: TrainConfig) -> float:
     if not torch.isfinite(loss):
         raise FloatingPointError(f"training loss became {loss.item()} (lower the learning rate?)")
     loss.backward()
+    if cfg.schedule.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(parts.model.parameters(), cfg.schedule.grad_clip)
     parts.optimizer.step()
     return float(loss.detach())
 
@@ -127,8 +134,11 @@ def run_loop(
     ckpt_dir = run_dir / "checkpoints"
 
     def save_last() -> None:
-        state.sampler_rng = parts.sampler.rng.bit_generator.state
         save_checkpoint(ckpt_dir / "last.pt", parts.model, parts.optimizer, state)
+
+    total = cfg.iterations
+    first = state.iteration
+    report = TextProgress(total, state.iteration)
 
     stop = _StopRequest()
     stop.install()
@@ -137,21 +147,24 @@ def run_loop(
     at_boundary = True  # False while an optimiser step is half done: never checkpoint that
     try:
         with make_progress() as progress:
-            task = progress.add_task("training", total=cfg.iterations, completed=state.iteration, status="")
-            while state.iteration < cfg.iterations and not state.finished:
+            task = progress.add_task("training", total=total, completed=state.iteration, status="")
+            while state.iteration < total and not state.finished:
                 start = time.perf_counter()
                 at_boundary = False
-                loss = train_step(parts, cfg)
+                loss = train_step(parts, cfg, total, state.iteration)
                 state.iteration += 1
                 at_boundary = True
                 losses.append(loss)
-                record: dict[str, float | int] = {
-                    "iteration": state.iteration,
-                    "loss": loss,
-                    "seconds": time.perf_counter() - start,
-                }
+                seconds = time.perf_counter() - start
+                record: dict[str, float | int] = {"iteration": state.iteration, "loss": loss, "seconds": seconds}
+                if parts.budget is not None:
+                    fixed = parts.budget.observe(state.iteration, first)
+                    if fixed is not None:
+                        total = _fix_total(parts, state, fixed, record)
+                        progress.update(task, total=total)
+                        report.total = total
                 if parts.validator is not None and (
-                    state.iteration % cfg.val_every == 0 or state.iteration == cfg.iterations
+                    state.iteration % cfg.val_every == 0 or state.iteration == total
                 ):
                     scores = parts.validator(parts.model)
                     parts.model.train()
@@ -167,14 +180,15 @@ def run_loop(
                                  state.best_score, state.best_iteration)
                         state.finished = True
                 metrics.append(record)
-                if state.iteration >= cfg.iterations:
+                if state.iteration >= total:
                     state.finished = True
                 if state.finished or state.iteration % cfg.checkpoint_every == 0:
                     save_last()
                 best = (f" best val {parts.monitor} {abs(state.best_score):.3f}"
                         if state.best_score > -math.inf else "")
-                progress.update(task, completed=state.iteration,
-                                status=f"loss {np.mean(losses[-20:]):.4f}{best}")
+                status = f"loss {np.mean(losses[-20:]):.4f}{best}"
+                progress.update(task, completed=state.iteration, status=status)
+                report.update(state.iteration, status)
                 if on_iteration is not None:
                     on_iteration(state.iteration)
                 if stop.requested:
@@ -191,3 +205,24 @@ def run_loop(
     if parts.validator is None:  # without validation the final weights are the best we have
         save_checkpoint(ckpt_dir / "best.pt", parts.model, None, state)
     return state
+
+
+def _fix_total(parts: LoopParts, state: TrainState, fixed: int, record: dict) -> int:
+    """Fix (or correct) the run's length from the time budget and tell ``parts.on_total``. When it is first
+    fixed, one validation is timed (its share of the budget) and the total recomputed with it."""
+    budget = parts.budget
+    assert budget is not None
+    if parts.validator is not None and not budget.corrected:
+        start = time.perf_counter()
+        scores = parts.validator(parts.model)
+        parts.model.train()
+        budget.validation_seconds = time.perf_counter() - start
+        record.update({f"val_{k}": v for k, v in scores.items()})
+        per_iteration = (budget.step_seconds or 0.0) + budget.validation_seconds / max(budget.val_every, 1)
+        left = budget.seconds - (time.perf_counter() - budget.started) - budget.validation_seconds  # the last one
+        fixed = max(state.iteration + 1, state.iteration + int(left / max(per_iteration, 1e-9)))
+    log.info("time budget %.0f s: %.2f s per step, %.1f s per validation -> %d iterations%s", budget.seconds,
+             budget.step_seconds or 0.0, budget.validation_seconds, fixed, " (corrected)" if budget.corrected else "")
+    if parts.on_total is not None:
+        parts.on_total(fixed)
+    return fixed

@@ -20,7 +20,7 @@ from typing import Any
 from clinseg.errors import ConfigError
 from clinseg.registry import Registry
 from clinseg.training.checkpoint import TrainState
-from clinseg.training.config import TrainConfig
+from clinseg.training.config import TrainConfig, unplanned
 from clinseg.training.resume import ResumePolicy
 
 TrainMethod = Callable[..., str]
@@ -77,6 +77,7 @@ def interactive(dataset: Path, out: Path, cfg: TrainConfig, iterations: int | No
 
     if not cfg.interactive:
         cfg = dataclasses.replace(cfg, interactive={"eval_clicks": 1})
+    cfg = unplanned(cfg)
     return single(dataset, out, cfg, iterations, skip_validation=skip_validation,
                   resume=resume) + " (validated with simulated clicks)"
 

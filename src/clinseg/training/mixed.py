@@ -28,7 +28,7 @@ from typing import Any
 from clinseg.data.dataset import Dataset, load_dataset
 from clinseg.errors import ConfigError
 from clinseg.io.image import read_geometry
-from clinseg.training.config import TrainConfig
+from clinseg.training.config import TrainConfig, unplanned
 from clinseg.training.methods import TRAIN_METHODS, validation_words
 from clinseg.training.resume import ResumePolicy
 
@@ -116,7 +116,7 @@ def mixed_config(dataset_dir: str | Path, cfg: TrainConfig, *, k: int | None = N
     else:
         loss_kwargs.setdefault("seg_loss", "masked_bce")
     return dataclasses.replace(
-        cfg, model="mixed_unet", model_kwargs=model_kwargs, sampler="mixed", sampler_kwargs=sampler_kwargs,
+        unplanned(cfg), model="mixed_unet", model_kwargs=model_kwargs, sampler="mixed", sampler_kwargs=sampler_kwargs,
         loss="mixed_supervision", loss_kwargs=loss_kwargs, patch_size=patch, val_ids=val_ids,
         batch_size=int(sampler_kwargs["k"]) + int(sampler_kwargs["m"]) + int(sampler_kwargs["n"]))
 

@@ -38,7 +38,7 @@ from clinseg.inference.predictor import Predictor
 from clinseg.io.atomic import write_text
 from clinseg.models.unet2d import PLANE_AXES
 from clinseg.training.checkpoint import TrainState, save_checkpoint
-from clinseg.training.config import TrainConfig, save_config
+from clinseg.training.config import TrainConfig, save_config, unplanned
 from clinseg.training.methods import TRAIN_METHODS, stages_summary
 from clinseg.training.preflight import check_dataset_for_training
 from clinseg.training.resume import ResumePolicy
@@ -82,7 +82,7 @@ def full_config(base: TrainConfig, plane: str) -> TrainConfig:
     if base.model != MODEL:
         log.info("method 2d trains %s (configured model %s is not used)", MODEL, base.model)
     kwargs = {**(base.model_kwargs if base.model == MODEL else {}), "plane": plane}
-    return dataclasses.replace(base, model=MODEL, model_kwargs=kwargs,
+    return dataclasses.replace(unplanned(base), model=MODEL, model_kwargs=kwargs,
                                patch_size=slice_patch(list(base.patch_size), PLANE_AXES[plane]))
 
 

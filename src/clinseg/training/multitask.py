@@ -44,7 +44,7 @@ from clinseg.errors import ConfigError, DatasetError
 from clinseg.io.atomic import write_text
 from clinseg.io.image import read_image, write_image
 from clinseg.progress import track
-from clinseg.training.config import TrainConfig
+from clinseg.training.config import TrainConfig, unplanned
 
 __all__ = ["TASK_SEPARATOR", "Task", "multitask_config", "read_tasks", "task_of", "union_classes", "write_union"]
 
@@ -207,5 +207,5 @@ def multitask_config(cfg: TrainConfig, union_dir: str | Path, tasks: Sequence[Ta
                                   f"holding out {cfg.val_cases} per task for validation (set val_cases lower)")
             val_ids += sorted(rng.permutation(ids)[: cfg.val_cases].tolist())
     sampler = "task-balanced" if cfg.sampler == "class-aware" else cfg.sampler
-    return dataclasses.replace(cfg, val_ids=val_ids, sampler=sampler,
+    return dataclasses.replace(unplanned(cfg), val_ids=val_ids, sampler=sampler,
                                sampler_kwargs={} if sampler != cfg.sampler else cfg.sampler_kwargs)

@@ -21,7 +21,7 @@ from pathlib import Path
 from clinseg.data.dataset import DatasetSpec, read_spec
 from clinseg.errors import ConfigError
 from clinseg.models.unet2d import PLANE_AXES
-from clinseg.training.config import TrainConfig
+from clinseg.training.config import TrainConfig, unplanned
 from clinseg.training.methods import TRAIN_METHODS, validation_words
 from clinseg.training.resume import ResumePolicy
 from clinseg.training.run import train
@@ -49,7 +49,7 @@ def oar2d_config(cfg: TrainConfig, spec: DatasetSpec, plane: str = "axial", size
     two_sided = [k for k, name in enumerate(organs) if name in spec.relations.bilateral]
     loss_kwargs = cfg.loss_kwargs if cfg.loss == "adaptive_target" else {}
     return dataclasses.replace(
-        cfg, model="unet2d", model_kwargs={**cfg.model_kwargs, "plane": plane},
+        unplanned(cfg), model="unet2d", model_kwargs={**cfg.model_kwargs, "plane": plane},
         patch_size=[1 if axis == PLANE_AXES[plane] else size for axis in range(3)], label_mode="multilabel",
         loss="adaptive_target", loss_kwargs=loss_kwargs, sampler="class-centred",
         sampler_kwargs={"two_sided": two_sided, **{k: v for k, v in cfg.sampler_kwargs.items() if k == "rest"}},

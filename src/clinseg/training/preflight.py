@@ -46,13 +46,21 @@ def _cached(run_dir: Path, fingerprint: dict[str, Any]) -> list[Problem] | None:
         return None
 
 
-def refusal(dataset: Dataset, errors: list[Problem]) -> str:
-    """The message that refuses ``dataset``: the first :data:`MAX_LISTED` errors, one per line."""
+def refusal(root: str | Path, errors: list[Problem], refused: str = "training") -> str:
+    """The message that refuses the dataset at ``root`` for ``refused`` (``"training"``, ``"study"`` …): the
+    first :data:`MAX_LISTED` errors of ``clinseg validate``, one per indented line, and how to go on.
+
+    Examples
+    --------
+    >>> print(refusal("ds", [Problem("case_0", "ds/x.nii.gz: unknown structure 'x'", "error")]))  # doctest: +ELLIPSIS
+    ds: the checks of 'clinseg validate' found 1 error(s); training refused (fix them, or go on anyway ...):
+      case_0: ds/x.nii.gz: unknown structure 'x'
+    """
     lines = [f"  {p.case or '-'}: {p.message}" for p in errors[:MAX_LISTED]]
     if len(errors) > MAX_LISTED:
-        lines.append(f"  … and {len(errors) - MAX_LISTED} more (clinseg validate {dataset.root} lists them all)")
-    return (f"{dataset.root}: the checks of 'clinseg validate' found {len(errors)} error(s); training refused "
-            "(fix them, or train anyway with --skip-validation):\n" + "\n".join(lines))
+        lines.append(f"  … and {len(errors) - MAX_LISTED} more (clinseg validate {root} lists them all)")
+    return (f"{root}: the checks of 'clinseg validate' found {len(errors)} error(s); {refused} refused (fix them, "
+            "or go on anyway with --skip-validation):\n" + "\n".join(lines))
 
 
 def check_for_training(dataset: Dataset, run_dir: str | Path, fingerprint: dict[str, Any] | None = None,
@@ -85,7 +93,7 @@ def check_for_training(dataset: Dataset, run_dir: str | Path, fingerprint: dict[
                  run_dir / VALIDATION_FILE)
     errors = [p for p in problems + cases if p.severity == "error"]
     if errors:
-        raise DatasetError(refusal(dataset, errors))
+        raise DatasetError(refusal(dataset.root, errors))
     warnings = [p for p in problems + cases if p.severity == "warning"]
     for p in warnings:
         log.warning("dataset warning (%s): %s", p.case or "-", p.message)

@@ -8,6 +8,9 @@ compared: a plain ``clinseg train DATASET --out RUN`` resumes whatever the run w
 
 The iteration target is the exception: a larger ``--iterations`` extends a finished run (or moves the end of
 an unfinished one), recorded in ``RUN/history.json``; fewer iterations than were already trained is refused.
+
+The same rules hold for every kind of run folder with a ``config.yaml`` of a configuration dataclass and a
+``checkpoints/last.pt``: ``clinseg pretrain`` passes its own loader (``load=``) to :func:`plan_resume`.
 """
 
 from __future__ import annotations
@@ -16,16 +19,28 @@ import dataclasses
 import datetime
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from clinseg.errors import ConfigError
 from clinseg.io.atomic import write_text
 from clinseg.training.checkpoint import load_checkpoint
-from clinseg.training.config import TrainConfig, load_config
+from clinseg.training.config import load_config
 
 log = logging.getLogger(__name__)
+
+
+class RunConfig(Protocol):
+    """What resuming needs of a run's configuration: a dataclass with an ``iterations`` target
+    (:class:`TrainConfig`, :class:`~clinseg.pretraining.config.PretrainConfig`)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+    iterations: int
+
+
+C = TypeVar("C", bound=RunConfig)
 
 #: The run folder's record of extensions and forced resumes (``RUN/history.json``).
 HISTORY_FILE = "history.json"
@@ -40,7 +55,7 @@ class ResumePolicy:
 
     Attributes
     ----------
-    explicit : the :class:`TrainConfig` fields the user set (``clinseg train`` passes those of ``--config``,
+    explicit : the configuration fields the user set (``clinseg train`` passes those of ``--config``,
         ``--preset``, ``--model`` …); only these are compared with the saved configuration. ``None``: every
         field of the configuration passed to ``train`` (a library caller passes the configuration it means).
     force : resume even when compared fields differ, keeping the saved configuration.
@@ -51,23 +66,27 @@ class ResumePolicy:
 
 
 @dataclass(frozen=True)
-class Resume:
+class Resume(Generic[C]):
     """What resuming a run folder does: the configuration to train with and what to record."""
 
-    config: TrainConfig
+    config: C
     extension: dict[str, Any] | None = None
     forced: dict[str, Any] | None = None
 
 
 def _plain(value: Any) -> Any:
-    """A value as YAML/JSON reads it back (tuples as lists), so saved and asked values compare equal."""
-    return json.loads(json.dumps(value, default=list))
+    """A value as YAML/JSON reads it back (tuples as lists, sections as mappings), so saved and asked values
+    compare equal."""
+    def convert(obj: Any) -> Any:
+        return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else list(obj)
+
+    return json.loads(json.dumps(value, default=convert))
 
 
-def changed_options(saved: TrainConfig, asked: TrainConfig,
-                    fields: frozenset[str] | None) -> dict[str, tuple[Any, Any]]:
-    """``field -> (saved value, asked value)`` for the compared ``fields`` (``None``: all) that differ."""
-    names = [f.name for f in dataclasses.fields(TrainConfig)
+def changed_options(saved: C, asked: C, fields: frozenset[str] | None) -> dict[str, tuple[Any, Any]]:
+    """``field -> (saved value, asked value)`` for the compared ``fields`` (``None``: all) of two instances of
+    one configuration dataclass that differ (:data:`EXECUTION_FIELDS` never count)."""
+    names = [f.name for f in dataclasses.fields(saved)
              if (fields is None or f.name in fields) and f.name not in EXECUTION_FIELDS]
     diffs = {}
     for name in names:
@@ -87,8 +106,9 @@ def trained_iterations(run_dir: Path) -> int:
     return load_checkpoint(last)["state"].iteration if last.is_file() else 0
 
 
-def plan_resume(run_dir: str | Path, asked: TrainConfig | None, policy: ResumePolicy | None = None,
-                iterations: int | None = None) -> Resume | None:
+def plan_resume(run_dir: str | Path, asked: C | None, policy: ResumePolicy | None = None,
+                iterations: int | None = None,
+                load: Callable[[Path], C] = load_config) -> Resume[C] | None:  # type: ignore[assignment]
     """How to resume the run in ``run_dir`` (``None`` when it holds none yet); refuses what cannot be.
 
     Parameters
@@ -98,6 +118,8 @@ def plan_resume(run_dir: str | Path, asked: TrainConfig | None, policy: ResumePo
     policy : which fields to compare, and whether to force (default: compare every field of ``asked``).
     iterations : the iteration target asked for explicitly (``--iterations``); ``asked.iterations`` counts
         too when ``policy.explicit`` is ``None`` or names ``iterations``.
+    load : reads ``RUN/config.yaml`` into the run's configuration dataclass (default: a training run's
+        :class:`TrainConfig`); the dataclass needs an ``iterations`` field.
 
     Raises
     ------
@@ -109,7 +131,7 @@ def plan_resume(run_dir: str | Path, asked: TrainConfig | None, policy: ResumePo
     if not config_path.is_file():
         return None
     policy = policy or ResumePolicy()
-    saved = load_config(config_path)
+    saved = load(config_path)
     forced = None
     if asked is not None:
         diffs = changed_options(saved, asked, policy.explicit)
@@ -137,7 +159,7 @@ def plan_resume(run_dir: str | Path, asked: TrainConfig | None, policy: ResumePo
     return Resume(saved, extension, forced)
 
 
-def record_resume(run_dir: str | Path, resume: Resume) -> None:
+def record_resume(run_dir: str | Path, resume: Resume[Any]) -> None:
     """Append ``resume``'s extension and forced options to ``RUN/history.json`` (nothing when it has none)."""
     if resume.extension is None and resume.forced is None:
         return

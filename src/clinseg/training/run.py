@@ -24,31 +24,33 @@ import numpy as np
 import torch
 
 from clinseg.data.dataset import CaseRecord, Dataset, DatasetSpec, load_dataset
-from clinseg.data.features import read_case
-from clinseg.data.loading import CaseData, keep_structures, load_case
-from clinseg.data.resize import resample_case
 from clinseg.errors import CheckpointError, ConfigError, DatasetError
 from clinseg.io.atomic import ensure_folder, write_text
 from clinseg.losses import create_loss
 from clinseg.losses.composite import deep_supervision
 from clinseg.models import create_model, size_divisors
 from clinseg.models.registry import describe_divisors
-from clinseg.progress import track
-from clinseg.training.calibration import choose_thresholds, thresholds_iteration, write_thresholds
+from clinseg.planning.plan import save_plan
+from clinseg.training.batches import BatchStream, StreamSource, default_workers
+from clinseg.training.calibration import (
+    choose_thresholds,
+    thresholds_iteration,
+    write_thresholds,
+)
 from clinseg.training.checkpoint import TrainState, load_checkpoint, restore
-from clinseg.training.config import TrainConfig, save_config
+from clinseg.training.config import TrainConfig, load_config, save_config
 from clinseg.training.device import amp_dtype, configure_threads, select_device
 from clinseg.training.fingerprint import dataset_fingerprint
 from clinseg.training.label_view import (
     output_structures,
-    training_view,
-    validation_view,
 )
 from clinseg.training.loop import LoopParts, run_loop
 from clinseg.training.metrics_log import MetricsLog
 from clinseg.training.preflight import check_for_training
 from clinseg.training.resume import ResumePolicy, plan_resume, record_resume
-from clinseg.training.sampling import build_source
+from clinseg.training.run_data import build_run_data, run_plan
+from clinseg.training.sampling import PatchSource
+from clinseg.training.schedule import TimeBudget, build_optimizer, parse_duration
 from clinseg.training.validation import validation_scores
 
 log = logging.getLogger(__name__)
@@ -137,14 +139,6 @@ def build_model(cfg: TrainConfig, num_channels: int, num_structures: int) -> tor
     return model
 
 
-def with_features(case: CaseData, folders: list[str]) -> CaseData:
-    """The case with the stored feature maps of ``folders`` appended to its image channels."""
-    if not folders:
-        return case
-    extra = read_case(folders, case.case_id, case.image.shape[1:])
-    return dataclasses.replace(case, image=np.concatenate([case.image, extra]))
-
-
 def _initialise_from(model: torch.nn.Module, cfg: TrainConfig, run_dir: Path) -> None:
     """Copy the encoder-decoder weights of the pretraining run ``cfg.init`` (output head replaced) and
     record what was transferred in ``RUN/init.json``."""
@@ -212,6 +206,12 @@ def select_channels(dataset: Dataset, channels: list[int]) -> Dataset:
 # ----------------------------------------------------------------------------------------------------------
 
 
+def _saved_iterations(run_dir: Path) -> int | None:
+    """The iteration target of the run saved in ``run_dir`` (``None`` when it holds none)."""
+    path = run_dir / "config.yaml"
+    return load_config(path).iterations if path.is_file() else None
+
+
 def train(
     dataset_dir: str | Path,
     run_dir: str | Path,
@@ -226,11 +226,14 @@ def train(
 
     The dataset first passes the checks of ``clinseg validate`` (:mod:`clinseg.training.preflight`): errors
     refuse it, warnings are logged; ``skip_validation`` skips them (e.g. a study that validated its dataset
-    once). When ``run_dir`` already holds a run, its saved configuration is used and training continues from
+    once). A planned run (the default) then plans the dataset (``RUN/plan.json``; :mod:`clinseg.planning`)
+    and preprocesses its cases into the shared cache (:mod:`clinseg.data.cache`). When ``run_dir`` already
+    holds a run, its saved configuration and plan are used and training continues from
     ``checkpoints/last.pt`` exactly where it stopped; options of ``config`` that differ from the saved ones
     are refused unless ``resume.force`` (:mod:`clinseg.training.resume`: ``resume.explicit`` names the
     fields compared, default all of ``config``'s); ``iterations`` may extend the run, never shorten it below
-    what was trained.
+    what was trained. With ``schedule.time`` the number of iterations is fixed from the measured speed
+    (:class:`~clinseg.training.schedule.TimeBudget`).
     """
     dataset = load_dataset(dataset_dir)
     spec = dataset.spec
@@ -238,24 +241,30 @@ def train(
     if iterations is not None:
         cfg = dataclasses.replace(cfg, iterations=iterations)
     device = select_device(cfg.device)
-    cfg = cfg.resolved(spec, device.type)
     run_dir = ensure_folder(run_dir, "run folder")
     fingerprint = dataset_fingerprint(dataset)
     _check_same_data(run_dir, fingerprint)
-    resumed = plan_resume(run_dir, cfg if config is not None else None, resume, iterations)
     if not skip_validation:
         check_for_training(dataset, run_dir, fingerprint)
+    plan = run_plan(dataset, cfg, device, run_dir)
+    cfg = cfg.resolved(spec, device.type, plan)
+    saved_iterations = _saved_iterations(run_dir)
+    if cfg.schedule.time and iterations is None and saved_iterations is not None:
+        cfg = dataclasses.replace(cfg, iterations=saved_iterations)  # fixed by the budget when it started
+    resumed = plan_resume(run_dir, cfg if config is not None else None, resume, iterations)
     if resumed is not None:
         log.info("resuming run in %s", run_dir)
         cfg = resumed.config
         record_resume(run_dir, resumed)
     save_config(cfg, run_dir / "config.yaml")
+    if plan is not None:
+        save_plan(plan, run_dir / "plan.json")
     write_text(run_dir / "fingerprint.json", json.dumps(fingerprint, indent=2))
     outputs = output_structures(cfg, spec)
     _write_run_info(run_dir, dataset, outputs)
     configure_threads(cfg.threads)
     if cfg.channels:  # only these channels, only the cases that have them (fingerprint: the whole dataset)
-        dataset = select_channels(dataset, cfg.channels)
+        dataset = select_channels(dataset, cfg.channels) if plan is None else _cases_with_channels(dataset, cfg.channels)
         kept_ids = {r.case_id for r in dataset.train}
         subset = {c: v for c, v in cfg.subset.items() if c in kept_ids}
         if cfg.subset and not subset:
@@ -275,30 +284,19 @@ def train(
                            + (" in the configured subset" if cfg.subset else ""))
     write_text(run_dir / "split.json", json.dumps(
         {"train": [r.case_id for r in train_records], "validation": val_ids}, indent=2))
-
-    def load(records: list) -> list[CaseData]:
-        cases = [with_features(load_case(r, spec, normalization=cfg.normalization), cfg.features)  # type: ignore[arg-type]
-                 for r in track(records, "loading cases")]
-        return [resample_case(c, cfg.resample) for c in cases] if cfg.resample else cases
-
-    train_cases = training_view([keep_structures(case, spec.structures, kept[case.case_id])
-                                 for case in load(train_records)], cfg, spec)
-    val_cases = validation_view(load([dataset.case(c) for c in val_ids]), cfg, spec)
+    sampler, val_cases = build_run_data(dataset, cfg, plan, train_records, kept, val_ids,
+                                        np.random.default_rng(cfg.seed))
 
     model = build_model(cfg, spec.num_channels, len(outputs))
     last = run_dir / "checkpoints" / "last.pt"
     if cfg.init and not last.is_file():  # a resumed run restores its own weights below
         _initialise_from(model, cfg, run_dir)
     model = model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sampler, val_cases = build_source(cfg.sampler, cfg.sampler_kwargs, train_cases, val_cases, cfg.patch_size,
-                                      cfg.foreground_fraction, np.random.default_rng(cfg.seed))
+    optimizer = build_optimizer(model, cfg.schedule, cfg.lr)
     state = TrainState()
     metrics = MetricsLog(run_dir / "metrics.jsonl")
     if last.is_file():
         state = restore(load_checkpoint(last, device), model, optimizer, last)
-        if state.sampler_rng:
-            sampler.rng.bit_generator.state = state.sampler_rng
         if state.finished and state.iteration < cfg.iterations:
             state.finished = False  # extended run
         elif state.iteration >= cfg.iterations:
@@ -309,20 +307,33 @@ def train(
     metrics.truncate_after(state.iteration)
 
     amp = amp_dtype(device, cfg.amp)
-    validator = None
-    if cfg.interactive:
-        from clinseg.interactive.training import interactive_parts
+    workers = cfg.workers if cfg.workers >= 0 else (default_workers() if cfg.iterations >= 100 else 0)
+    with BatchStream(sampler, cfg.batch_size, cfg.seed, state.iteration, workers=workers) as stream:
+        source: PatchSource = StreamSource(stream, cfg.seed)
+        validator = None
+        if cfg.interactive:
+            from clinseg.interactive.training import interactive_parts
 
-        sampler, validator = interactive_parts(model, cfg, sampler, val_cases, spec, device, amp)
-    elif val_cases:
-        def validator(m: torch.nn.Module) -> dict[str, float]:
-            return validation_scores(m, val_cases, outputs, patch_size=cfg.patch_size,
-                                     activation=activation_of(cfg), overlap=cfg.overlap,
-                                     threshold=cfg.threshold, device=device)
+            source, validator = interactive_parts(model, cfg, source, val_cases, spec, device, amp)
+        elif val_cases:
+            def validator(m: torch.nn.Module) -> dict[str, float]:
+                return validation_scores(m, val_cases, outputs, patch_size=cfg.patch_size,
+                                         activation=activation_of(cfg), overlap=cfg.overlap,
+                                         threshold=cfg.threshold, device=device)
 
-    loss = deep_supervision(create_loss(cfg.loss, **cfg.loss_kwargs))
-    parts = LoopParts(model, optimizer, loss, sampler, validator, device, amp)
-    state = run_loop(parts, cfg, state, run_dir, metrics, on_iteration)
+        loss = deep_supervision(create_loss(cfg.loss, **cfg.loss_kwargs))
+        parts = LoopParts(model, optimizer, loss, source, validator, device, amp)
+        if cfg.schedule.time and not (run_dir / "schedule.json").is_file():
+            parts.budget = TimeBudget(parse_duration(cfg.schedule.time, "schedule.time"), cfg.val_every)
+
+            def on_total(total: int) -> None:
+                save_config(dataclasses.replace(cfg, iterations=total), run_dir / "config.yaml")
+                parts.budget.record(run_dir, total)  # type: ignore[union-attr]
+
+            parts.on_total = on_total
+        state = run_loop(parts, cfg, state, run_dir, metrics, on_iteration)
+        if parts.budget is not None and parts.budget.step_seconds is not None and state.finished:
+            parts.budget.record(run_dir, state.iteration, finished=True)
     if cfg.calibrate and state.finished and thresholds_iteration(run_dir) != state.best_iteration:
         best = run_dir / "checkpoints" / "best.pt"
         restore(load_checkpoint(best, device), model, None, best)  # training is over: the best weights
@@ -330,3 +341,10 @@ def train(
                                    default=cfg.threshold, device=device)
         write_thresholds(run_dir, chosen, state.best_iteration)
     return state
+
+
+def _cases_with_channels(dataset: Dataset, channels: list[int]) -> Dataset:
+    """``dataset`` without the training cases lacking one of ``channels`` (records keep every channel: the
+    cache holds them all and the sampler selects)."""
+    train = tuple(r for r in dataset.train if not missing_channels(r, dataset.spec) & set(channels))
+    return dataclasses.replace(dataset, train=train)

@@ -21,7 +21,7 @@ from clinseg.data.samplers import PatchBatch
 from clinseg.data.task_sampler import TaskBalancedSampler
 from clinseg.io.image import read_geometry
 from clinseg.models.triplanar import triplanar_patches
-from clinseg.training.config import TrainConfig
+from clinseg.training.config import TrainConfig, unplanned
 from clinseg.training.methods import TRAIN_METHODS, validation_words
 from clinseg.training.multitask import TASK_SEPARATOR, task_of
 from clinseg.training.resume import ResumePolicy
@@ -50,6 +50,10 @@ class TriplanarVoxelSampler:
     def rng(self) -> np.random.Generator:
         return self.voxels.rng
 
+    @rng.setter
+    def rng(self, value: np.random.Generator) -> None:
+        self.voxels.rng = value
+
     def batch(self, batch_size: int) -> PatchBatch:
         locations = self.voxels.locations(batch_size)
         images = np.stack([triplanar_patches(self.cases[c].image, center, self.patch)[None]
@@ -75,7 +79,7 @@ def triplanar_config(cfg: TrainConfig, dataset_dir: str | Path, samples: int = S
     dataset = load_dataset(dataset_dir)
     shapes = np.array([read_geometry(r.images[0]).shape for r in dataset.train])
     kwargs = dict(cfg.model_kwargs)
-    return dataclasses.replace(cfg, model="triplanar", model_kwargs=kwargs, batch_size=samples,
+    return dataclasses.replace(unplanned(cfg), model="triplanar", model_kwargs=kwargs, batch_size=samples,
                                sampler="triplanar-voxels", sampler_kwargs={"patch": int(kwargs.get("patch", 51))},
                                patch_size=[int(s) for s in shapes.max(axis=0)], flip_axes=[])
 

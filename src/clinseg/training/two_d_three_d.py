@@ -32,7 +32,7 @@ from clinseg.models.receptive_field import receptive_field
 from clinseg.models.unet2d import PLANE_AXES
 from clinseg.progress import track
 from clinseg.training.checkpoint import TrainState
-from clinseg.training.config import TrainConfig
+from clinseg.training.config import TrainConfig, unplanned
 from clinseg.training.preflight import check_dataset_for_training
 from clinseg.training.resume import ResumePolicy
 from clinseg.training.run import train
@@ -50,7 +50,7 @@ def plane_config(base: TrainConfig, plane: str, model: str = "unet2d", size: int
                  model_kwargs: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """The configuration of the ``plane`` 2D network: ``base`` with ``overrides`` (e.g. the 2D batch size and
     target weights), the 2D network and a slice patch."""
-    cfg = dataclasses.replace(base, **(overrides or {}))
+    cfg = dataclasses.replace(unplanned(base), **(overrides or {}))
     return dataclasses.replace(cfg, model=model, model_kwargs={**(model_kwargs or {}), "plane": plane},
                                patch_size=slice_patch(size, plane), features=[], feature_channels=0)
 
@@ -109,7 +109,7 @@ def train_2d3d(dataset_dir: str | Path, run_dir: str | Path, base: TrainConfig, 
         folder = run_dir / "features" / plane
         extract_features(dataset_dir, run_dir / plane, folder, base.device)
         folders.append(str(folder.resolve()))
-    states["net3d"] = train(dataset_dir, run_dir / "net3d", dataclasses.replace(base, features=folders),
+    states["net3d"] = train(dataset_dir, run_dir / "net3d", dataclasses.replace(unplanned(base), features=folders),
                             iterations=iterations, skip_validation=True, resume=resume)
     info = {"method": "2d-3d", "planes": list(PLANES), "receptive_field": effective_receptive_field(run_dir)}
     write_text(run_dir / TWOD3D_FILE, json.dumps(info, indent=2))

@@ -22,7 +22,7 @@ from clinseg.data.crop_sampler import DEFAULT_MARGIN
 from clinseg.data.resize import LOWRES_FACTORS
 from clinseg.inference.cascade import write_cascade_info
 from clinseg.training.checkpoint import TrainState
-from clinseg.training.config import TrainConfig
+from clinseg.training.config import TrainConfig, unplanned
 from clinseg.training.preflight import check_dataset_for_training
 from clinseg.training.resume import ResumePolicy
 from clinseg.training.run import train
@@ -42,6 +42,7 @@ class TwoStageOptions:
 
 def stage_configs(base: TrainConfig, options: TwoStageOptions) -> tuple[TrainConfig, TrainConfig]:
     """The localiser's and the organ network's configurations derived from ``base``."""
+    base = unplanned(base)
     localiser = dataclasses.replace(base, resample=list(base.resample or options.lowres), sampler="class-aware",
                                     sampler_kwargs={})
     kwargs: dict = {"margin": options.margin}

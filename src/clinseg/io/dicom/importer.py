@@ -40,7 +40,13 @@ from clinseg.errors import DatasetError, ImageReadError
 from clinseg.io.atomic import write_text
 from clinseg.io.dicom._damage import describe
 from clinseg.io.dicom.rtstruct import Roi, contours_off_grid, rasterise, read_rtstruct
-from clinseg.io.dicom.series import ScanResult, Series, case_ids, read_series, scan_folder
+from clinseg.io.dicom.series import (
+    ScanResult,
+    Series,
+    case_ids,
+    read_series,
+    scan_folder,
+)
 from clinseg.io.image import Geometry, write_image
 from clinseg.names import MAX_NAME_LENGTH, check_name, name_problem
 from clinseg.progress import track
@@ -49,6 +55,23 @@ log = logging.getLogger(__name__)
 
 #: Columns of ``import-report.csv``.
 REPORT_COLUMNS = ("case", "patient_id", "series_uid", "kind", "name", "structure", "status", "detail", "file")
+#: First characters that make a spreadsheet (Excel, LibreOffice) read a cell as a formula.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """``value`` as a CSV cell that a spreadsheet shows as text: a leading ``'`` before a formula start.
+
+    ROI names, patient ids and series descriptions come from the DICOM files, i.e. from whoever wrote them;
+    an ROI named ``=HYPERLINK(...)`` or ``@SUM(...)`` would run as a formula when ``import-report.csv`` is
+    opened in a spreadsheet (CSV injection). Only the CSV cell is changed; names used elsewhere are not.
+
+    Examples
+    --------
+    >>> spreadsheet_safe("=1+1"), spreadsheet_safe("-3 mm"), spreadsheet_safe("Brainstem")
+    ("'=1+1", "'-3 mm", 'Brainstem')
+    """
+    return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
 
 
 @dataclass
@@ -89,10 +112,11 @@ class ImportReport:
         return len({r["file"] for r in self.rows if r["status"] == "skipped"})
 
     def to_csv(self) -> str:
+        """The rows as CSV text, each cell made :func:`spreadsheet_safe` (the rows themselves are unchanged)."""
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=REPORT_COLUMNS, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(self.rows)
+        writer.writerows({c: spreadsheet_safe(v) for c, v in row.items()} for row in self.rows)
         return buffer.getvalue()
 
 
@@ -101,7 +125,8 @@ def sanitise_structure_name(name: str) -> str:
 
     Characters other than letters, digits, ``_ . -`` become ``_``, leading and trailing ``_``/``.`` are
     dropped (so ``../../x`` gives ``x`` and ``.hidden`` gives ``hidden``), the name is cut to
-    :data:`~clinseg.names.MAX_NAME_LENGTH` characters, and a name with nothing left is ``unnamed``.
+    :data:`~clinseg.names.MAX_NAME_LENGTH` characters, and a name with nothing left is ``unnamed``. A Windows
+    device name gets a ``_`` after it (``CON`` gives ``CON_``, ``nul.x`` gives ``nul_.x``).
 
     Examples
     --------
@@ -109,7 +134,11 @@ def sanitise_structure_name(name: str) -> str:
     ('Tumour_bed', 'x', 'unnamed')
     """
     safe = re.sub(r"[^A-Za-z0-9_.\-]+", "_", str(name).strip()).strip("_.")
-    return safe[:MAX_NAME_LENGTH].rstrip("_.") or "unnamed"
+    safe = safe[:MAX_NAME_LENGTH].rstrip("_.") or "unnamed"
+    if name_problem(safe) is not None:  # a device name (CON, nul.x …): the only problem left
+        stem, dot, rest = safe.partition(".")
+        safe = f"{stem}_{dot}{rest}"[:MAX_NAME_LENGTH]
+    return safe
 
 
 def _locate(scan: ScanResult, uids: tuple[str, ...], instances: tuple[str, ...]) -> Series | None:
@@ -289,8 +318,9 @@ def import_dicom(src: str | os.PathLike[str], dataset: str | os.PathLike[str],
     write_text(report_path, report.to_csv())
     structures = sorted({s for names in report.cases.values() for s in names})
     if not structures:
-        unmapped = ", ".join(report.names_with("unmapped")) or "none"
-        raise DatasetError(f"{src}: no structure could be imported (unmapped: {unmapped}); see {report_path}")
+        why = "; ".join(f"{status}: {', '.join(names)}" for status in ("unmapped", "damaged", "empty", "ambiguous")
+                        if (names := report.names_with(status))) or "no ROI found"
+        raise DatasetError(f"{src}: no structure could be imported ({why}); see {report_path}")
     channel = modalities.most_common(1)[0][0]
     spec = {
         "name": dataset.name,
