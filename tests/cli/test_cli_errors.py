@@ -130,8 +130,8 @@ def test_resume_refuses_changed_options(make_dataset, tiny_config: Path, tmp_pat
     line = one_error(["train", str(root), "--out", str(run), "--preset", "cpu-demo"])
     assert "you asked for model=unet3d, patch_size=[32, 32, 32], batch_size=4" in line
     other = tmp_path / "other.yaml"
-    other.write_text(yaml.safe_dump({**TINY, "lr": 0.05}))  # the saved lr is SGD's default, 0.01
-    assert "trained with lr=0.01; you asked for lr=0.05" in one_error(
+    other.write_text(yaml.safe_dump({**TINY, "lr": 0.05}))  # the saved lr is AdamW's default, 0.001
+    assert "trained with lr=0.001; you asked for lr=0.05" in one_error(
         ["train", str(root), "--out", str(run), "--config", str(other)])
     assert one_error(["train", str(root), "--out", str(run), "-n", "1"]) == (
         f"error: {run} has already trained 2 iterations; --iterations 1 cannot undo them (use a new --out folder "

@@ -44,7 +44,7 @@ def test_find_cases_groups_channels_and_reports_missing(tmp_path: Path) -> None:
     write_image(np.zeros((2, 2, 2), np.float32), geom, tmp_path / "a_0001.nii.gz")
     with pytest.raises(DatasetError, match=r"case 'b' lacks channel\(s\) \[1\] of 2"):
         find_cases(tmp_path, 2)
-    with pytest.raises(DatasetError, match="input folder not found"):
+    with pytest.raises(DatasetError, match="input not found"):
         find_cases(tmp_path / "nope", 1)
 
 

@@ -15,7 +15,9 @@ from clinseg.errors import ConfigError
 from clinseg.inference.predictor import Predictor
 from clinseg.interactive.network import InteractiveNetwork
 from clinseg.io import Geometry, read_image, write_image
+from clinseg.data.augmentation import AugmentationSettings
 from clinseg.training.config import TrainConfig
+from clinseg.training.schedule import ScheduleSettings
 from clinseg.training.run import train
 
 GEOM = Geometry(spacing=(1.0, 1.0, 2.0), shape=(4, 24, 24))
@@ -45,7 +47,10 @@ def two_discs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def interactive_run(two_discs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("runs") / "inter"
     cfg = TrainConfig(model="unet2d", model_kwargs={"features": [4, 8]}, patch_size=[1, 16, 16], batch_size=4,
-                      iterations=250, val_every=50, lr=3e-3, normalization="none", interactive={"sigma": 2.0})
+                      iterations=250, val_every=50, lr=3e-3, normalization="none", interactive={"sigma": 2.0},
+                      # the click mechanics under test, with the schedule they were tuned with
+                      schedule=ScheduleSettings(optimizer="adam", decay="constant", warmup=0),
+                      augmentation=AugmentationSettings(enabled=False))
     train(two_discs, run, cfg)
     return run
 

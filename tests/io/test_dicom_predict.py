@@ -38,24 +38,53 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root / "run", root / "new"
 
 
+def _run_with_thresholds(run: Path, tmp_path: Path, thresholds: dict[str, float]) -> Path:
+    """A copy of ``run`` whose ``thresholds.json`` (what ``--calibrate`` writes) fixes what is predicted: a
+    threshold near 0 gives a (body-wide) mask, one near 1 an empty one, whatever 2 iterations learned."""
+    import json
+    import shutil
+
+    copy = Path(shutil.copytree(run, tmp_path / "run"))
+    classes = {name: {"threshold": value} for name, value in thresholds.items()}
+    (copy / "thresholds.json").write_text(json.dumps({"classes": classes, "iteration": 2}))
+    return copy
+
+
 def test_predict_rtstruct_seg_and_nifti_from_dicom(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    from rt_utils import RTStructBuilder
+
     run, new = trained
-    for fmt in ("rtstruct", "dicom-seg", "nifti"):
+    run = _run_with_thresholds(run, tmp_path, {"Brainstem": 1e-6, "Eye_L": 0.999999})
+    said = {}
+    for fmt in ("rtstruct", "dicom-seg", "nifti", "seg-nrrd"):
         result = runner.invoke(app, ["predict", str(run), str(new), str(tmp_path / fmt), "--format", fmt,
                                      "--device", "cpu"])
         assert result.exit_code == 0, result.output
+        said[fmt] = " ".join(result.output.split())
     series = next(iter(scan_folder(new).series.values()))
     nifti = {n: read_image(tmp_path / "nifti" / "NEW_5" / f"{n}.nii.gz").array for n in ("Brainstem", "Eye_L")}
-    rs = pydicom.dcmread(tmp_path / "rtstruct" / "NEW_5" / "rtstruct.dcm")
+    assert nifti["Brainstem"].any() and not nifti["Eye_L"].any()
+    path = tmp_path / "rtstruct" / "NEW_5" / "rtstruct.dcm"
+    rs = pydicom.dcmread(path)
     assert rs.Modality == "RTSTRUCT" and rs.PatientID == "NEW"
-    ss = read_rtstruct(tmp_path / "rtstruct" / "NEW_5" / "rtstruct.dcm")
+    assert rs.Manufacturer == "clinseg" and rs.SeriesDescription == "clinseg run (unet3d)"
+    assert [o.RTROIInterpretedType for o in rs.RTROIObservationsSequence] == ["ORGAN"]
+    ss = read_rtstruct(path)
     assert ss.referenced_series_uids == (series.uid,)
-    assert [r.name for r in ss.rois] == ["Brainstem", "Eye_L"]
-    assert ss.rois[1].colour == (1, 2, 3)  # the dataset's colour (imported from the clinical RTSTRUCT)
-    for roi in ss.rois:  # the RTSTRUCT re-imports to the NIfTI prediction
-        np.testing.assert_array_equal(rasterise(roi.contours, series.geometry), nifti[roi.name])
-    for name, _, mask in read_seg(tmp_path / "dicom-seg" / "NEW_5" / "seg.dcm", series):
+    assert [r.name for r in ss.rois] == ["Brainstem"]  # Eye_L predicted empty: left out, and said so
+    assert "no ROI for Eye_L (predicted empty" in said["rtstruct"]
+    np.testing.assert_array_equal(rasterise(ss.rois[0].contours, series.geometry), nifti["Brainstem"])
+    assert RTStructBuilder.create_from(str(new), str(path)).get_roi_names() == ["Brainstem"]  # rt-utils reads it
+    segments = read_seg(tmp_path / "dicom-seg" / "NEW_5" / "seg.dcm", series)
+    assert [name for name, _, _ in segments] == ["Brainstem", "Eye_L"]
+    assert segments[1][1] == pytest.approx((1, 2, 3), abs=2)  # the dataset's colour (the clinical RTSTRUCT's)
+    for name, _, mask in segments:
         np.testing.assert_array_equal(mask, nifti[name])
+    from clinseg.io.seg_nrrd import read_seg_nrrd
+
+    segs, geometry = read_seg_nrrd(tmp_path / "seg-nrrd" / "NEW_5.seg.nrrd")
+    assert [s.name for s in segs] == ["Brainstem", "Eye_L"] and geometry == series.geometry
+    np.testing.assert_array_equal(segs[0].mask, nifti["Brainstem"])
 
 
 def test_dicom_formats_need_dicom_input(trained: tuple[Path, Path], tmp_path: Path) -> None:

@@ -99,3 +99,16 @@ def test_plan_round_trips_through_json_and_overrides(tmp_path: Path) -> None:
     assert again == plan
     changed = plan.with_overrides({"spacing": [2.0, 2.0, 2.0], "crop_to_body": None})
     assert changed.spacing == [2.0, 2.0, 2.0] and changed.crop_to_body is True
+
+
+def test_clinseg_plan_writes_the_plan_beside_the_dataset(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from clinseg.cli.main import app
+
+    root = write_dataset(tmp_path / "ds")
+    result = CliRunner().invoke(app, ["plan", str(root), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    plan = load_plan(tmp_path / "ds_plan.json")
+    assert plan.normalization[0].scheme == "ct" and plan.patch_size and "target spacing" in result.output
+    assert not (root / "plan.json").exists()  # the dataset is never written to

@@ -119,7 +119,9 @@ def test_dicom_series_gets_the_same_pipeline(head: Path, runs: dict[str, Path], 
     assert "majority vote of 2 runs, post-processing: anatomy" in " ".join(result.output.split())
     rois = read_rtstruct(tmp_path / "rtstruct" / "HEAD_2" / "rtstruct.dcm").rois
     spec = load_dataset(head).spec
-    assert [r.name for r in rois] == list(spec.structures)
+    predicted = [s for s in spec.structures
+                 if (read_image(tmp_path / "nifti" / "head_test_000" / f"{s}.nii.gz").array > 0).any()]
+    assert [r.name for r in rois] == predicted  # a structure predicted empty gets no ROI (issue 22)
     for roi in rois:  # contours of the same masks (a contour round trip of small masks is not exact)
         nifti = read_image(tmp_path / "nifti" / "head_test_000" / f"{roi.name}.nii.gz").array > 0
         contour = rasterise(roi.contours, series.geometry) > 0

@@ -68,11 +68,11 @@ def test_unplanned_run_keeps_the_old_behaviour(tmp_path: Path) -> None:
 def test_a_time_budget_is_honoured_within_ten_percent(tmp_path: Path) -> None:
     root = write_dataset(tmp_path / "ds")
     run = tmp_path / "run"
-    cfg = TrainConfig(**{**TINY, "val_every": 10}, schedule=ScheduleSettings(time="6s"))
+    cfg = TrainConfig(**{**TINY, "val_every": 25}, schedule=ScheduleSettings(time="8s"))
     state = train(root, run, cfg)
     record = json.loads((run / "schedule.json").read_text())
     assert record["iterations"] == state.iteration > 10
-    assert abs(record["elapsed_seconds"] - 6.0) <= 0.6
+    assert abs(record["elapsed_seconds"] - 8.0) <= 0.8  # within 10% (on a machine not shared with other work)
     assert yaml.safe_load((run / "config.yaml").read_text())["iterations"] == state.iteration
     # resuming the finished run trains nothing more and keeps the fixed length
     assert train(root, run, cfg).iteration == state.iteration

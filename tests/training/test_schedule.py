@@ -25,9 +25,9 @@ def test_cosine_and_constant() -> None:
 
 def test_optimisers() -> None:
     net = torch.nn.Linear(2, 2)
-    sgd = build_optimizer(net, ScheduleSettings(), 0.01)
+    sgd = build_optimizer(net, ScheduleSettings(optimizer="sgd"), 0.01)
     assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["nesterov"] and sgd.defaults["momentum"] == 0.99
-    assert isinstance(build_optimizer(net, ScheduleSettings(optimizer="adamw"), 1e-3), torch.optim.AdamW)
+    assert isinstance(build_optimizer(net, ScheduleSettings(), 1e-3), torch.optim.AdamW)  # the default
 
 
 def test_durations() -> None:

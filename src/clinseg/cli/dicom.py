@@ -11,9 +11,10 @@ from clinseg.cli._common import console, handle_errors
 
 @handle_errors
 def import_dicom(
-    src: Path = typer.Argument(..., help="Folder tree of DICOM files (image series, RTSTRUCT, SEG; any order)."),
-    dataset: Path = typer.Argument(..., help="New dataset folder (imagesTr, structuresTr, dataset.json, "
-                                   "import-report.csv)."),
+    src: Path = typer.Argument(..., metavar="SRC",
+                               help="Folder tree of DICOM files (image series, RTSTRUCT, SEG; any order)."),
+    dataset: Path = typer.Argument(..., metavar="DATASET", help="New dataset folder (imagesTr, structuresTr, "
+                                   "dataset.json, import-report.csv)."),
     names: Path = typer.Option(None, "--names", help="YAML 'standard name: [synonyms…]' (default: clinseg's "
                                "TG-263 based head-and-neck/brain mapping)."),
     keep_unmapped: bool = typer.Option(False, "--keep-unmapped", help="Import ROIs the mapping does not know "

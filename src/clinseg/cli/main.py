@@ -7,21 +7,26 @@ import typer
 from clinseg import __version__
 from clinseg.cli._common import console, setup_logging
 from clinseg.cli.dicom import import_dicom
+from clinseg.cli.evaluate import evaluate, report
 from clinseg.cli.interact import interact
 from clinseg.cli.phantom import phantom
 from clinseg.cli.plan import plan
+from clinseg.cli.predict import predict
 from clinseg.cli.pretrain import pretrain
 from clinseg.cli.study import study_app
-from clinseg.cli.train import evaluate, predict, report, train
+from clinseg.cli.train import train
 from clinseg.cli.validate import validate
 from clinseg.cli.vote import vote
 
+# Help is click's plain layout (rich_markup_mode=None): it wraps at the terminal's width (at most 80 columns)
+# and never cuts an option name, where rich's boxed tables cut them ('--largest-compon…') on 80 columns.
 app = typer.Typer(
     name="clinseg",
     help="3D medical image segmentation from scarce, incomplete or weak annotations.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 

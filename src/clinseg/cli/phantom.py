@@ -28,8 +28,8 @@ def _parse_rates(values: list[str]) -> dict[str, float]:
 
 @handle_errors
 def phantom(
-    name: str = typer.Argument(..., help="Phantom name: head-oar (MRI, partial labels), abdomen-ct (CT, small organs), ct-bone (leg CT, fibula) or brain-tumour (4-sequence MRI, glioma labels)."),
-    out: Path = typer.Argument(..., help="Output dataset folder."),
+    name: str = typer.Argument(..., metavar="NAME", help="Phantom name: head-oar (MRI, partial labels), abdomen-ct (CT, small organs), ct-bone (leg CT, fibula) or brain-tumour (4-sequence MRI, glioma labels)."),
+    out: Path = typer.Argument(..., metavar="OUT", help="Output dataset folder."),
     cases: int = typer.Option(16, "--cases", min=1, help="Number of training cases."),
     test_cases: int = typer.Option(6, "--test-cases", min=0, help="Number of held-out test cases."),
     seed: int = typer.Option(0, "--seed", help="Random seed (the dataset is deterministic for a seed)."),

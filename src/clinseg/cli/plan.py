@@ -7,12 +7,12 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from clinseg.cli._common import console, handle_errors
+from clinseg.cli._common import console, handle_errors, print_table
 
 
 @handle_errors
 def plan(
-    dataset: Path = typer.Argument(..., help="Dataset folder."),
+    dataset: Path = typer.Argument(..., metavar="DATASET", help="Dataset folder."),
     out: Path = typer.Option(None, "--out", "-o", help="Plan file (default DATASET_plan.json beside it; the "
                              "dataset is never written to)."),
     device: str = typer.Option("auto", "--device", help="Plan for auto | cpu | cuda."),
@@ -32,7 +32,7 @@ def plan(
     target = out or dataset.resolve().parent / f"{dataset.resolve().name}_plan.json"
     ensure_folder(target.parent, "plan folder")
     save_plan(result, target)
-    console.print(plan_table(result))
+    print_table(plan_table(result))
     console.print(f"wrote [bold]{target}[/]", highlight=False)
 
 

@@ -23,7 +23,7 @@ def _patch(text: str) -> list[int]:
 
 @handle_errors
 def pretrain(
-    source: Path = typer.Argument(..., help="Dataset folder (its imagesTr only; no labels are read) or a "
+    source: Path = typer.Argument(..., metavar="SOURCE", help="Dataset folder (its imagesTr only; no labels are read) or a "
                                   "plain folder of images (*.nii.gz, *.nrrd, *.mha; <image>_0000 = channels)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder (created; an existing run is resumed)."),
     config: Path = typer.Option(None, "--config", "-c", help="YAML config (PretrainConfig fields)."),

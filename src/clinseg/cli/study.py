@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from clinseg.cli._common import console, handle_errors
+from clinseg.cli._common import console, handle_errors, print_table
 
 if TYPE_CHECKING:
     from clinseg.studies.plan import StudyPlan
 
 study_app = typer.Typer(help="Learning-curve studies: many networks on sampled subsets, compared.",
-                        no_args_is_help=True)
+                        no_args_is_help=True, rich_markup_mode=None)
 
 
 def _status_table(plan: StudyPlan) -> Table:
@@ -37,7 +37,7 @@ def _status_table(plan: StudyPlan) -> Table:
 @study_app.command("run")
 @handle_errors
 def run(
-    spec: Path = typer.Argument(..., help="Study specification (YAML; see examples/study-head-oar.yaml)."),
+    spec: Path = typer.Argument(..., metavar="SPEC", help="Study specification (YAML; see examples/study-head-oar.yaml)."),
     out: Path = typer.Option(..., "--out", "-o", help="Study folder (created; an existing study is resumed)."),
     workers: int = typer.Option(None, "--workers", "-j", min=1, help="Parallel local runs (default: sized to "
                                 "the machine: one per GPU, or one per 4 CPU cores)."),
@@ -71,7 +71,7 @@ def run(
     console.print(f"study [bold]{plan.spec.name}[/]: {len(plan.runs)} run(s), {len(todo)} to run "
                   f"({len(plan.val_ids)} validation cases: {', '.join(plan.val_ids)})")
     if dry_run:
-        console.print(_status_table(plan))
+        print_table(_status_table(plan))
         return
     if ray:
         state = run_ray(plan, todo, ray, retry_failed=retry_failed)
@@ -79,7 +79,7 @@ def run(
         state = run_in_process(plan, todo, threads=threads, retry_failed=retry_failed)
     else:
         state = run_local(plan, todo, workers=workers, threads=threads, retry_failed=retry_failed)
-    console.print(_status_table(plan))
+    print_table(_status_table(plan))
     for outcome in state.failed:
         console.print(f"[red]failed[/] {outcome.key.name}: {outcome.error} "
                       f"(details: {plan.run_dir(outcome.key) / 'failed.json'}; rerun with --retry-failed)")
@@ -90,7 +90,7 @@ def run(
 
 @study_app.command("report")
 @handle_errors
-def report(study: Path = typer.Argument(..., help="Study folder written by 'clinseg study run'.")) -> None:
+def report(study: Path = typer.Argument(..., metavar="STUDY", help="Study folder written by 'clinseg study run'.")) -> None:
     """Aggregate the finished runs (results.csv) and write report.html with figures and statistics."""
     from clinseg.studies.plan import open_study
     from clinseg.studies.report import build_study_report
@@ -98,14 +98,14 @@ def report(study: Path = typer.Argument(..., help="Study folder written by 'clin
 
     plan = open_study(study)
     results = write_results(plan)
-    console.print(_status_table(plan))
+    print_table(_status_table(plan))
     console.print(f"wrote [bold]{results}[/] and [bold]{build_study_report(study)}[/]")
 
 
 @study_app.command("status")
 @handle_errors
-def status(study: Path = typer.Argument(..., help="Study folder.")) -> None:
+def status(study: Path = typer.Argument(..., metavar="STUDY", help="Study folder.")) -> None:
     """Show done / failed / pending runs per arm, mode and size."""
     from clinseg.studies.plan import open_study
 
-    console.print(_status_table(open_study(study)))
+    print_table(_status_table(open_study(study)))

@@ -1,4 +1,9 @@
-"""``clinseg validate DATASET``: report every problem of a dataset and its annotation statistics."""
+"""``clinseg validate DATASET``: report every problem of a dataset and its annotation statistics.
+
+On a terminal the problems are a table; otherwise (a log, a pipe) one tab-separated line per problem with the
+whole message and path (:func:`clinseg.cli._common.print_table`), and ``--json`` prints the whole report as
+JSON on stdout.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from clinseg.cli._common import console, handle_errors
+from clinseg.cli._common import console, handle_errors, print_json, print_table
 from clinseg.data.validate import ValidationReport, validate_dataset
 
 
@@ -70,21 +75,40 @@ def print_report(report: ValidationReport) -> None:
         f"[bold]{spec.name}[/]  {counts} cases · {spec.num_channels} channel(s) "
         f"({', '.join(spec.channels)}) · {spec.num_structures} structures · {spec.label_mode}"
     )
-    console.print(annotation_table(report))
-    console.print(completeness_table(report))
+    print_table(annotation_table(report))
+    print_table(completeness_table(report))
     if report.ok:
         console.print("[bold green]no problems found[/]")
     else:
-        console.print(problems_table(report))
+        print_table(problems_table(report))
+
+
+def report_document(report: ValidationReport) -> dict[str, object]:
+    """The report as a JSON-ready document: the dataset, counts, per-structure delineations, completeness
+    and every problem (case, severity, message)."""
+    spec = report.dataset.spec
+    return {
+        "dataset": str(report.dataset.root), "name": spec.name, "ok": report.ok,
+        "errors": len(report.errors), "warnings": len(report.warnings),
+        "channels": list(spec.channels), "structures": list(spec.structures), "label_mode": spec.label_mode,
+        "cases": dict(report.num_cases),
+        "delineations": {split: dict(counts) for split, counts in report.structure_counts.items()},
+        "completeness": {split: {str(k): v for k, v in hist.items()} for split, hist in report.completeness.items()},
+        "problems": [{"case": p.case, "severity": p.severity, "message": p.message} for p in report.problems],
+    }
 
 
 @handle_errors
 def validate(
-    dataset: Path = typer.Argument(..., help="Dataset folder holding dataset.json."),
+    dataset: Path = typer.Argument(..., metavar="DATASET", help="Dataset folder holding dataset.json."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
 ) -> None:
     """Check every case of a dataset and print annotation counts; exit code 1 on any problem (error or
     warning). 'clinseg train' runs the same checks and refuses a dataset with errors."""
     report = validate_dataset(dataset)
-    print_report(report)
+    if as_json:
+        print_json(report_document(report))
+    else:
+        print_report(report)
     if not report.ok:
         raise typer.Exit(code=1)

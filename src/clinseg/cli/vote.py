@@ -11,7 +11,7 @@ from clinseg.cli._common import console, handle_errors
 
 @handle_errors
 def vote(
-    pred_dirs: list[Path] = typer.Argument(..., help="Prediction folders of the models (PRED/<case>.nii.gz label "
+    pred_dirs: list[Path] = typer.Argument(..., metavar="PRED", help="Prediction folders of the models (PRED/<case>.nii.gz label "
                                            "maps, or PRED/<case>/<structure>.nii.gz masks)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the voted OUT/<case>.nii.gz and OUT/<case>/."),
     thresholds: str = typer.Option("half", "--thresholds", "-t", help="T_tumour,T_core,T_enhancing, each in "

@@ -4,8 +4,9 @@ training reads a patch at a time.
 Layout (``CACHE/<dataset>-<key>/``, ``key`` = a hash of the dataset's files and of the preprocessing)::
 
     cases/<case>.image.npy     (C, Z, Y, X) float16, normalised
-    cases/<case>.labels.npy    (Z, Y, X) bit-packed binary targets (one bit per structure; up to 64)
-                               or (N, Z, Y, X) uint8 for more structures
+    cases/<case>.labels.npy    (Z, Y, X) bit-packed binary targets (one bit per structure, then one bit for
+                               unknown voxels, the ``ignore`` label; up to 63 structures) or
+                               (N, Z, Y, X) uint8 (1, 0, UNKNOWN) for more structures
     cases/<case>.where.npz     per structure, up to LOCATIONS voxel indices inside it (patch centres)
     cases/<case>.json          shape, geometry, box, annotated structures (written last: the case is done)
     preprocessing.json         what was done (spacing, crop, normalisation), for people reading the folder
@@ -35,11 +36,11 @@ import numpy as np
 
 from clinseg.data.bitpack import pack_masks, packed_dtype, unpack_masks
 from clinseg.data.dataset import CaseRecord, Dataset, DatasetSpec
-from clinseg.data.loading import CaseData, load_targets
+from clinseg.data.loading import UNKNOWN, CaseData, load_image, load_targets
 from clinseg.data.preprocess import Preprocessing, prepare_image, prepare_targets
 from clinseg.errors import DatasetError
 from clinseg.io.atomic import atomic_path, write_text
-from clinseg.io.image import Geometry, read_image
+from clinseg.io.image import Geometry
 from clinseg.progress import track
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 #: Voxel indices kept per case and structure as candidate patch centres.
 LOCATIONS = 1000
 #: Bumped when the layout changes: an old cache is then rebuilt, not misread.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _PACK_LIMIT = 64
 
 
@@ -99,7 +100,7 @@ class CachedCase:
             if labels.ndim == 3:
                 packed = np.zeros(tuple(size), dtype=labels.dtype)
                 packed[dst] = labels[src]
-                target = unpack_masks(packed, self.num_structures)
+                target = _unpack(packed, self.num_structures)
             else:
                 target = np.zeros((self.num_structures, *size), dtype=np.uint8)
                 target[(slice(None), *dst)] = labels[(slice(None), *src)]
@@ -116,8 +117,23 @@ class CachedCase:
         """The whole case in memory as :class:`CaseData` (validation, and samplers that need whole cases)."""
         image = np.load(self._path("image.npy")).astype(np.float32)
         labels = np.load(self._path("labels.npy"))
-        target = unpack_masks(labels, self.num_structures) if labels.ndim == 3 else labels.astype(np.uint8)
+        target = _unpack(labels, self.num_structures) if labels.ndim == 3 else labels.astype(np.uint8)
         return CaseData(self.case_id, image, target, self.annotated.copy(), self.geometry)
+
+
+def _pack(target: np.ndarray) -> np.ndarray:
+    """Bit-pack ``(N, Z, Y, X)`` targets: bit ``n`` = structure ``n`` inside, bit ``N`` = unknown voxel."""
+    unknown = (target == UNKNOWN).any(axis=0)
+    return pack_masks(np.concatenate([target == 1, unknown[None]]))
+
+
+def _unpack(packed: np.ndarray, n: int) -> np.ndarray:
+    """The ``(N, Z, Y, X)`` targets (1, 0, UNKNOWN) of :func:`_pack`'s array."""
+    masks = unpack_masks(packed, n + 1)
+    target, unknown = masks[:n], masks[n].astype(bool)
+    if unknown.any():
+        target[:, unknown] = UNKNOWN
+    return target
 
 
 def _pad_value(image: np.ndarray) -> float:
@@ -153,22 +169,17 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 def build_case(record: CaseRecord, spec: DatasetSpec, prep: Preprocessing, folder: Path) -> None:
     """Preprocess one case into ``folder`` (its ``.json`` last)."""
-    channels, geometry = [], None
-    for path in record.images:
-        img = read_image(path, dtype=np.float32)
-        geometry = geometry or img.geometry
-        channels.append(img.array)
-    assert geometry is not None
-    prepared = prepare_image(np.stack(channels), geometry, prep)
+    image, geometry = load_image(record, "none")  # intensities as stored, channels checked
+    prepared = prepare_image(image, geometry, prep)
     target, annotated = load_targets(record, spec, geometry)
     target = prepare_targets(target, prepared)
     _save_npy(folder / f"{record.case_id}.image.npy", prepared.image.astype(np.float16))
     n = target.shape[0]
-    _save_npy(folder / f"{record.case_id}.labels.npy", pack_masks(target) if n <= _PACK_LIMIT else target)
+    _save_npy(folder / f"{record.case_id}.labels.npy", _pack(target) if n < _PACK_LIMIT else target)
     rng = np.random.default_rng(zlib.crc32(record.case_id.encode()))
     where = {}
     for s in range(n):
-        coords = np.argwhere(target[s]) if annotated[s] else np.zeros((0, 3), dtype=np.int64)
+        coords = np.argwhere(target[s] == 1) if annotated[s] else np.zeros((0, 3), dtype=np.int64)
         if len(coords) > LOCATIONS:
             coords = coords[rng.choice(len(coords), LOCATIONS, replace=False)]
         where[f"s{s}"] = coords.astype(np.int32)
@@ -251,4 +262,4 @@ def build_cache(dataset: Dataset, records: Sequence[CaseRecord], files_sha256: s
 
 def packed_bytes_per_voxel(num_structures: int) -> int:
     """Bytes per voxel of the cached labels (for memory estimates)."""
-    return packed_dtype(num_structures).itemsize if num_structures <= _PACK_LIMIT else num_structures
+    return packed_dtype(num_structures + 1).itemsize if num_structures < _PACK_LIMIT else num_structures

@@ -34,6 +34,8 @@ SPLIT_FOLDERS: dict[str, tuple[str, str, str]] = {
     "test": ("imagesTs", "labelsTs", "structuresTs"),
 }
 _CHANNEL_RE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
+#: nnU-Net v2's name of the label whose voxels are unknown for every class.
+IGNORE_LABEL = "ignore"
 #: Key of ``weak_slices`` (and ``weak_labels``) that stands for "any structure" (the union of all classes).
 ANY_STRUCTURE = "tumour"
 
@@ -63,6 +65,10 @@ class DatasetSpec:
         from every other slice of the case. For mixed supervision (seed 001 chapter 3).
     missing_channels : per case, the channels (names) that were not acquired; their image files hold zeros.
     relations : containment, exclusion and left/right pairing between structures (:mod:`relations`).
+    regions : nnU-Net v2 region labels (``"Eyes": [2, 3]``): a structure that is the union of label values
+        (multilabel datasets only: regions overlap).
+    ignore_value : nnU-Net v2's ``ignore`` label (the highest value): its voxels are unknown for every
+        structure, in training, validation and evaluation; ``None`` when the dataset has none.
     """
 
     name: str
@@ -77,6 +83,18 @@ class DatasetSpec:
     weak_slices: Mapping[str, Mapping[str, tuple[int, ...]]] = field(default_factory=dict)
     missing_channels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     relations: Relations = field(default_factory=Relations)
+    regions: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    ignore_value: int | None = None
+
+    def values_of(self, name: str) -> tuple[int, ...]:
+        """The label-map values of a structure: its value, or every value of a region."""
+        return tuple(self.regions.get(name, (self.label_values[name],)))
+
+    @property
+    def allowed_values(self) -> tuple[int, ...]:
+        """Every value a label map may hold: background, the labels, the regions' and ``ignore``."""
+        values = {0, *self.label_values.values(), *(v for r in self.regions.values() for v in r)}
+        return tuple(sorted(values | ({self.ignore_value} if self.ignore_value is not None else set())))
 
     @property
     def num_channels(self) -> int:
@@ -153,32 +171,46 @@ def parse_spec(raw: Mapping, path: Path) -> DatasetSpec:
         check_name(channel, "channel name", path)
 
     labels = raw.get("labels")
+    regions: dict[str, tuple[int, ...]] = {}
     if isinstance(labels, list):
         label_values = {str(name): i + 1 for i, name in enumerate(labels)}
     elif isinstance(labels, Mapping):
         label_values = {}
         for name, value in labels.items():
-            # nnU-Net region-based labels use lists of values; clinseg reads plain integer labels only.
+            if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+                regions[str(name)] = tuple(sorted(set(value)))  # nnU-Net region: the union of these values
+                label_values[str(name)] = min(value)
+                continue
             if not isinstance(value, int) or isinstance(value, bool):
-                raise DatasetError(f"{path}: label {name!r} must have an integer value, got {value!r}")
+                raise DatasetError(f"{path}: label {name!r} must have an integer value or a list of values (a "
+                                   f"region, the union of those labels), got {value!r}")
             label_values[str(name)] = value
     else:
         raise DatasetError(f"{path}: 'labels' must be an object (name -> value) or a list of structure names")
-    bg = [n for n, v in label_values.items() if v == 0]
+    bg = [n for n, v in label_values.items() if v == 0 and n not in regions]
     for name in bg:
         label_values.pop(name)
+    ignore_value = label_values.pop(IGNORE_LABEL, None)
+    if ignore_value is not None and (IGNORE_LABEL in regions or ignore_value <= max(
+            [v for r in regions.values() for v in r] + list(label_values.values()), default=0)):
+        raise DatasetError(f"{path}: the {IGNORE_LABEL!r} label must have the highest integer value (nnU-Net v2's "
+                           f"rule), got {ignore_value!r}")
     if not label_values:
         raise DatasetError(f"{path}: no foreground labels declared")
     for name in label_values:  # structure names become file names: OUT/<case>/<structure>.nii.gz
         check_name(name, "structure name", path)
-    dup_values = {v for v in label_values.values() if list(label_values.values()).count(v) > 1}
+    plain = [v for n, v in label_values.items() if n not in regions]
+    dup_values = {v for v in plain if plain.count(v) > 1}
     if dup_values:
         raise DatasetError(f"{path}: several labels share the value(s) {sorted(dup_values)}")
     structures = tuple(sorted(label_values, key=label_values.__getitem__))
 
-    mode = raw.get("label_mode", "multiclass")
+    mode = raw.get("label_mode", "multilabel" if regions else "multiclass")
     if mode not in ("multiclass", "multilabel"):
         raise DatasetError(f"{path}: label_mode must be 'multiclass' or 'multilabel', got {mode!r}")
+    if regions and mode == "multiclass":
+        raise DatasetError(f"{path}: region labels {sorted(regions)} overlap other labels, so they cannot be "
+                           "exclusive classes: set \"label_mode\": \"multilabel\" (one sigmoid per structure)")
     ending = str(raw.get("file_ending", ".nii.gz"))
     if not has_supported_ending("x" + ending):
         raise DatasetError(f"{path}: unsupported file_ending {ending!r}")
@@ -227,6 +259,8 @@ def parse_spec(raw: Mapping, path: Path) -> DatasetSpec:
         weak_slices=weak_slices,
         missing_channels=missing,
         relations=parse_relations(raw.get("relations"), structures, str(path)),
+        regions=regions,
+        ignore_value=ignore_value,
     )
 
 

@@ -23,6 +23,9 @@ from clinseg.data.dataset import CaseRecord, DatasetSpec
 from clinseg.errors import DatasetError, ImageReadError
 from clinseg.io.image import Geometry, read_image
 
+#: Target value of a voxel whose label is unknown (the same as :data:`clinseg.data.voxel_labels.UNKNOWN`).
+UNKNOWN = 255
+
 Normalization = Literal["zscore", "percentile", "median", "none"]
 
 
@@ -103,7 +106,8 @@ def load_targets(record: CaseRecord, spec: DatasetSpec, geometry: Geometry) -> t
     """Build the ``(N, Z, Y, X)`` uint8 targets and the ``(N,)`` annotated mask of a case.
 
     A structure comes from its own mask file when there is one, else from the label map (value declared
-    in ``dataset.json``) when the label map annotates it.
+    in ``dataset.json``, or any value of a region) when the label map annotates it. Voxels of the label map's
+    ``ignore`` value are :data:`~clinseg.data.voxel_labels.UNKNOWN` (255) in every delineated structure.
     """
     n = spec.num_structures
     target = np.zeros((n, *geometry.shape), dtype=np.uint8)
@@ -114,7 +118,7 @@ def load_targets(record: CaseRecord, spec: DatasetSpec, geometry: Geometry) -> t
         img = read_image(record.label_map)
         _raise_first(check_finite(img.array, record.label_map), ImageReadError)
         _raise_first(check_same_grid(geometry, ref_name, img.geometry, record.label_map))
-        _raise_first(check_label_values(img.array, spec.label_values.values(), record.label_map))
+        _raise_first(check_label_values(img.array, spec.allowed_values, record.label_map))
         label_array = img.array
     for i, name in enumerate(spec.structures):
         if not annotated[i]:
@@ -127,7 +131,11 @@ def load_targets(record: CaseRecord, spec: DatasetSpec, geometry: Geometry) -> t
             _raise_first(check_binary(img.array, path))
             target[i] = img.array > 0
         elif label_array is not None:
-            target[i] = label_array == spec.label_values[name]
+            target[i] = np.isin(label_array, spec.values_of(name))
+    if label_array is not None and spec.ignore_value is not None:
+        unknown = label_array == spec.ignore_value
+        if unknown.any():
+            target[annotated] = np.where(unknown[None], np.uint8(UNKNOWN), target[annotated])
     return target, annotated
 
 

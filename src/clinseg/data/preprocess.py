@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from clinseg.data.body import body_box
 from clinseg.data.crop import Box, box_size
 from clinseg.data.intensity import ChannelNorm, normalise_image
+from clinseg.data.loading import UNKNOWN
 from clinseg.data.resize import resized_geometry
 from clinseg.io.image import Geometry
 
@@ -107,9 +108,15 @@ def prepare_image(image: np.ndarray, geometry: Geometry, prep: Preprocessing) ->
 
 
 def prepare_targets(target: np.ndarray, prepared: Prepared) -> np.ndarray:
-    """The ``(N, Z, Y, X)`` binary targets of the input grid on the prepared grid (uint8)."""
+    """The ``(N, Z, Y, X)`` targets of the input grid on the prepared grid (uint8): 1 inside, 0 outside, and
+    :data:`~clinseg.data.loading.UNKNOWN` where unknown (the ``ignore`` label), each resampled as a mask."""
     cropped = target[(slice(None), *(slice(a, b) for a, b in prepared.box))]
-    return resample(cropped, prepared.image.shape[1:], masks=True)
+    shape = prepared.image.shape[1:]
+    unknown = cropped == UNKNOWN
+    out = resample((cropped == 1).astype(np.uint8), shape, masks=True)
+    if unknown.any():
+        out[resample(unknown.astype(np.uint8), shape, masks=True).astype(bool)] = UNKNOWN
+    return out
 
 
 def restore_probabilities(probs: np.ndarray, prepared: Prepared, fill: float = 0.0) -> np.ndarray:

@@ -91,7 +91,7 @@ class ClassAwarePatchSampler:
             for n in range(n_structures):
                 if not self.annotated[i][n]:
                     continue
-                coords = np.argwhere(target[n])
+                coords = np.argwhere(target[n] == 1)
                 if len(coords) == 0:
                     continue
                 if len(coords) > MAX_CANDIDATES:

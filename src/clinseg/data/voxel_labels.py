@@ -31,13 +31,11 @@ from typing import Literal
 
 import numpy as np
 
-from clinseg.data.loading import CaseData
+from clinseg.data.loading import UNKNOWN, CaseData
 from clinseg.data.relations import Relations
 
 __all__ = ["UNKNOWN", "Unknowns", "known_fraction", "organ_case", "voxel_labels"]
 
-#: Target value of a voxel whose label is unknown for that class.
-UNKNOWN = 255
 
 #: ``voxel``: unknowns reduced by the relations (seed 001); ``class``: a class is known everywhere or
 #: nowhere in a case (seed 000's ``c_n``).

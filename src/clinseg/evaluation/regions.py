@@ -97,7 +97,7 @@ def region_mask(masks: np.ndarray, structures: Sequence[str], members: Sequence[
     """
     union = np.zeros(masks.shape[1:], dtype=bool)
     for name in members:
-        union |= masks[list(structures).index(name)] > 0
+        union |= masks[list(structures).index(name)] == 1  # not UNKNOWN (255, the ignore label)
     return union
 
 
@@ -139,6 +139,7 @@ def region_rows(
             for member in names:
                 pred |= read_prediction(member)
             ref = region_mask(target, structures, names)
+            pred &= ~(target == 255).any(axis=0)  # the dataset's ignore label: scored nowhere
             row.update(structure_metrics(pred, ref, spacing_zyx, tolerance_mm))
         else:
             row.update({m: np.nan for m in METRIC_NAMES})

@@ -126,11 +126,35 @@ def summarise(metrics: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     return table.astype({"n": int, **{f"{name}_n": int for name in METRIC_NAMES}})
 
 
-def format_summary_table(summary: pd.DataFrame, title: str | None = "Segmentation metrics") -> Table:
-    """A rich table of a :func:`summarise` result: structure, n, Dice and HD95.
+#: Columns of :func:`summary_rows` (and of the printed table).
+SUMMARY_TABLE_COLUMNS: tuple[str, ...] = ("Structure", "n", "Dice mean ± std [95% CI]", "HD95 (mm) mean ± std")
 
-    Dice is shown as ``mean ± std [ci_low, ci_high]`` (3 decimals), HD95 as ``mean ± std`` in mm
-    (2 decimals); undefined values as ``n/a``. The ``"mean"`` row is set apart by a rule.
+
+def summary_rows(summary: pd.DataFrame) -> list[tuple[str, str, str, str]]:
+    """The printed rows of a :func:`summarise` result (columns :data:`SUMMARY_TABLE_COLUMNS`): structure, n,
+    Dice ``mean ± std [ci_low, ci_high]`` (3 decimals) and HD95 ``mean ± std`` in mm (2 decimals);
+    undefined values as ``n/a``."""
+    rows = []
+    for _, row in summary.iterrows():
+        dice = f"{_fmt(row['dice_mean'], 3)} ± {_fmt(row['dice_std'], 3)}"
+        dice += f" [{_fmt(row['dice_ci_low'], 3)}, {_fmt(row['dice_ci_high'], 3)}]"
+        hd95 = f"{_fmt(row['hd95_mean'], 2)} ± {_fmt(row['hd95_std'], 2)}"
+        rows.append((str(row["structure"]), str(int(row["n"])), dice, hd95))
+    return rows
+
+
+def summary_records(summary: pd.DataFrame) -> list[dict[str, object]]:
+    """A :func:`summarise` result as JSON-ready records (one per row; NaN as ``None``)."""
+    out = []
+    for record in summary.to_dict(orient="records"):
+        out.append({str(k): (None if isinstance(v, float) and math.isnan(v) else
+                             int(v) if isinstance(v, (np.integer,)) else float(v) if isinstance(v, np.floating) else v)
+                    for k, v in record.items()})
+    return out
+
+
+def format_summary_table(summary: pd.DataFrame, title: str | None = "Segmentation metrics") -> Table:
+    """A rich table of a :func:`summarise` result: :func:`summary_rows`, the ``"mean"`` row set apart by a rule.
 
     Parameters
     ----------
@@ -145,24 +169,13 @@ def format_summary_table(summary: pd.DataFrame, title: str | None = "Segmentatio
         Ready for ``rich.console.Console().print``; building it prints nothing.
     """
     table = Table(title=title)
-    table.add_column("Structure")
-    table.add_column("n", justify="right")
-    table.add_column("Dice mean ± std [95% CI]", justify="right")
-    table.add_column("HD95 (mm) mean ± std", justify="right")
-    for index, (_, row) in enumerate(summary.iterrows()):
-        is_mean = row["structure"] == MEAN_ROW
-        dice = f"{_fmt(row['dice_mean'], 3)} ± {_fmt(row['dice_std'], 3)}"
-        dice += f" [{_fmt(row['dice_ci_low'], 3)}, {_fmt(row['dice_ci_high'], 3)}]"
-        hd95 = f"{_fmt(row['hd95_mean'], 2)} ± {_fmt(row['hd95_std'], 2)}"
-        next_is_mean = index + 1 < len(summary) and summary.iloc[index + 1]["structure"] == MEAN_ROW
-        table.add_row(
-            str(row["structure"]),
-            str(int(row["n"])),
-            dice,
-            hd95,
-            style="bold" if is_mean else None,
-            end_section=next_is_mean,
-        )
+    for name in SUMMARY_TABLE_COLUMNS:
+        table.add_column(name, justify="left" if name == "Structure" else "right")
+    rows = summary_rows(summary)
+    for index, row in enumerate(rows):
+        is_mean = row[0] == MEAN_ROW
+        next_is_mean = index + 1 < len(rows) and rows[index + 1][0] == MEAN_ROW
+        table.add_row(*row, style="bold" if is_mean else None, end_section=next_is_mean)
     return table
 
 

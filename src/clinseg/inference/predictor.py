@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +27,7 @@ from clinseg.data.loading import load_image, normalize_intensity
 from clinseg.data.preprocess import prepare_image, restore_probabilities
 from clinseg.data.resize import lowres_shape, resize_image, resize_masks
 from clinseg.errors import CheckpointError, ConfigError, DatasetError
+from clinseg.inference.inputs import find_cases
 from clinseg.inference.postprocess import (
     keep_largest_components,
     threshold,
@@ -36,9 +35,9 @@ from clinseg.inference.postprocess import (
 )
 from clinseg.inference.sliding_window import predict_probabilities
 from clinseg.io.atomic import atomic_folder, ensure_folder, remove_stale_temporaries
-from clinseg.io.image import Geometry, has_supported_ending, strip_ending, write_image
+from clinseg.io.image import Geometry, write_image
 from clinseg.models import create_model
-from clinseg.names import check_name
+from clinseg.names import check_name, check_names
 from clinseg.planning.plan import Plan, load_plan
 from clinseg.progress import track
 from clinseg.training.calibration import read_thresholds
@@ -46,7 +45,6 @@ from clinseg.training.checkpoint import load_checkpoint, restore
 from clinseg.training.config import TrainConfig, load_config
 from clinseg.training.device import select_device
 
-_CHANNEL_RE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
 log = logging.getLogger(__name__)
 
 
@@ -92,6 +90,7 @@ class Predictor:
             if (run_dir / "run.json").is_file() else {}
         # the network's classes: the dataset's structures, or its organs for a run that merged bilateral pairs
         structures = tuple(run_info.get("outputs") or info["structures"])
+        check_names(structures, "structure name", run_dir / ("run.json" if run_info.get("outputs") else "fingerprint.json"))
         channels = tuple(info["channels"])
         dev = select_device(device)
         inputs, outputs = cfg.network_channels(len(channels), len(structures))
@@ -231,42 +230,6 @@ def _mm(values: np.ndarray) -> str:
     return "(" + ", ".join(f"{v:.3g}" for v in values) + ")"
 
 
-def find_cases(input_dir: str | Path, num_channels: int) -> dict[str, list[Path]]:
-    """Group ``<case>_<channel>`` image files of a folder; every case needs every channel and no other.
-
-    Hidden files (``.name``) are left out. A case id that is not a safe file name, a channel the run does not
-    read (``_0001`` for a one-channel run) and two files of one channel (``.nii`` and ``.nii.gz``) are
-    :class:`DatasetError` naming the file.
-    """
-    input_dir = Path(input_dir)
-    if not input_dir.is_dir():
-        raise DatasetError(f"{input_dir}: input folder not found")
-    cases: dict[str, dict[int, Path]] = defaultdict(dict)
-    for path in sorted(input_dir.iterdir()):
-        if path.name.startswith(".") or not (path.is_file() and has_supported_ending(path.name)):
-            continue
-        match = _CHANNEL_RE.match(strip_ending(path.name))
-        if match is None:
-            raise DatasetError(f"{path}: image name must be <case>_<4-digit channel> (e.g. case_0000.nii.gz)")
-        case, channel = check_name(match["case"], "case id", path), int(match["channel"])
-        if channel >= num_channels:
-            raise DatasetError(f"{path}: channel {channel} of case {case!r}, but the run reads {num_channels} "
-                               f"channel(s) (_0000{'' if num_channels == 1 else f' to _{num_channels - 1:04d}'})")
-        if channel in cases[case]:
-            raise DatasetError(f"{path}: second file for case {case!r} channel {channel} (also "
-                               f"{cases[case][channel].name})")
-        cases[case][channel] = path
-    if not cases:
-        raise DatasetError(f"{input_dir}: no images found (expected <case>_0000.nii.gz …)")
-    result = {}
-    for case, files in sorted(cases.items()):
-        missing = [c for c in range(num_channels) if c not in files]
-        if missing:
-            raise DatasetError(f"{input_dir}: case {case!r} lacks channel(s) {missing} of {num_channels}")
-        result[case] = [files[c] for c in range(num_channels)]
-    return result
-
-
 def label_map_values(predictor: object) -> tuple[int, ...] | None:
     """The label-map values of a predictor's exclusive classes (the dataset's, else 1, 2, ... in order);
     ``None`` when its classes overlap (multi-label), so no label map is written."""
@@ -312,21 +275,23 @@ def write_case(out_dir: Path, case: str, masks: np.ndarray, structures: Sequence
 def predict_folder(predictor: Predictor, input_dir: str | Path, out_dir: str | Path, *,
                    case_options: Callable[[str], dict[str, Any]] | None = None,
                    on_case: Callable[[str, float], None] | None = None, probabilities_dir: str | Path | None = None,
-                   **options: object) -> list[str]:
+                   channels: Sequence[str] | None = None, **options: object) -> list[str]:
     """Predict every case of ``input_dir`` into ``out_dir`` with a progress bar; returns the case ids.
 
-    ``options`` go to ``predictor.predict`` for every case, ``case_options(case)`` adds per-case ones (e.g.
-    ground-truth boxes); ``on_case(case, seconds)`` is called after each case with its prediction time.
-    ``probabilities_dir`` also writes each structure's probability map (float32) as
-    ``<probabilities_dir>/<case>/<structure>.nii.gz``, e.g. to choose thresholds on a precision-recall sweep.
+    ``input_dir`` is a folder or one image file, read by :func:`clinseg.inference.inputs.find_cases`
+    (``channels``: one file-name ending per channel, ``--channels``). ``options`` go to
+    ``predictor.segment`` for every case, ``case_options(case)`` adds per-case ones (e.g. ground-truth boxes);
+    ``on_case(case, seconds)`` is called after each case with its prediction time. ``probabilities_dir``
+    also writes each structure's probability map (float32) as ``<probabilities_dir>/<case>/<structure>.nii.gz``,
+    e.g. to choose thresholds on a precision-recall sweep.
     """
-    cases = find_cases(input_dir, len(predictor.channels))
+    cases = find_cases(input_dir, len(predictor.channels), channels)
     if probabilities_dir is not None and (not isinstance(predictor, Predictor) or predictor.config.resample):
         raise ConfigError("probability maps are written for single-network runs on the images' own grid only")
     out_dir = prepare_output(out_dir)
     if probabilities_dir is not None:
         prepare_output(probabilities_dir, "probability folder")
-    for case, files in track(list(cases.items()), "predicting"):
+    for case, files in track(list(cases.items()), "predicting", what="cases"):
         record = CaseRecord(case, "test", tuple(files), None, {}, frozenset())
         raw, geometry = load_image(record, "none")
         start = time.perf_counter()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from clinseg.data.loading import UNKNOWN
 from clinseg.losses.registry import LossFn, register_loss
 
 
@@ -21,11 +22,18 @@ def masked_bce(logits: torch.Tensor, target: torch.Tensor, annotated: torch.Tens
     Parameters
     ----------
     logits : ``(B, N, *spatial)`` raw outputs.
-    target : ``(B, N, *spatial)`` binary references (any dtype).
+    target : ``(B, N, *spatial)`` binary references (any dtype); voxels of
+        :data:`~clinseg.data.loading.UNKNOWN` (the dataset's ``ignore`` label) have no loss.
     annotated : ``(B, N)`` bool — ``c_{b,n}``.
     """
-    per_voxel = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")
-    per_class = per_voxel.flatten(2).mean(dim=2)  # lambda_{b,n}
+    known = target != UNKNOWN
+    if bool(known.all()):
+        per_voxel = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")
+        per_class = per_voxel.flatten(2).mean(dim=2)  # lambda_{b,n}
+    else:  # the ignore label: unknown voxels have no loss; the BCE is averaged over the known ones
+        ref = torch.where(known, target, torch.zeros_like(target)).float()
+        per_voxel = F.binary_cross_entropy_with_logits(logits.float(), ref, reduction="none") * known
+        per_class = per_voxel.flatten(2).sum(dim=2) / known.flatten(2).sum(dim=2).clamp(min=1)
     weights = annotated.to(per_class.dtype)
     # where() rather than a product so that a NaN/Inf in an unannotated class cannot leak in.
     return torch.where(annotated, per_class * weights, torch.zeros_like(per_class)).sum(dim=1).mean()
@@ -47,8 +55,9 @@ def masked_soft_dice(
     non-zero prediction, which would push every output towards zero (the usual reason to prefer batch Dice
     on small patches, as nnU-Net does).
     """
-    probs = torch.sigmoid(logits.float()).flatten(2)
-    ref = target.float().flatten(2)
+    known = (target != UNKNOWN).flatten(2)
+    probs = torch.sigmoid(logits.float()).flatten(2) * known  # unknown voxels (the ignore label) count nowhere
+    ref = (target.flatten(2) == 1).float()
     weight = annotated.to(probs.dtype)  # (B, N)
     intersection = ((probs * ref).sum(dim=2) * weight).sum(dim=0)
     volumes = ((probs.sum(dim=2) + ref.sum(dim=2)) * weight).sum(dim=0)

@@ -27,10 +27,10 @@ import numpy as np
 from clinseg.data.body import body_box
 from clinseg.data.crop import box_size
 from clinseg.data.dataset import CaseRecord, Dataset, DatasetSpec
-from clinseg.data.loading import load_targets
+from clinseg.data.loading import load_image, load_targets
 from clinseg.errors import ClinsegError, DatasetError
 from clinseg.io.atomic import write_text
-from clinseg.io.image import Geometry, read_image
+from clinseg.io.image import Geometry
 from clinseg.progress import track
 
 log = logging.getLogger(__name__)
@@ -79,13 +79,7 @@ def lr_axis_of(geometry: Geometry) -> int:
 
 def fingerprint_case(record: CaseRecord, spec: DatasetSpec, seed: int = 0) -> CaseFingerprint:
     """Read one case and measure it (intensities as stored, before any normalisation)."""
-    channels, geometry = [], None
-    for path in record.images:
-        image = read_image(path, dtype=np.float32)
-        geometry = geometry or image.geometry
-        channels.append(image.array)
-    assert geometry is not None
-    image = np.stack(channels)
+    image, geometry = load_image(record, "none")  # intensities as stored, channels checked
     box = body_box(image)
     target, annotated = load_targets(record, spec, geometry)
     rng = np.random.default_rng([seed, zlib.crc32(record.case_id.encode())])

@@ -113,15 +113,17 @@ SIGMOID_PRIOR = 0.01
 
 
 def init_output_prior(model: torch.nn.Module, outputs: int, prior: float = SIGMOID_PRIOR) -> bool:
-    """Set the bias of the network's last convolution with ``outputs`` channels to ``logit(prior)``."""
-    last = None
-    for module in model.modules():
-        if isinstance(module, (torch.nn.Conv3d, torch.nn.Conv2d)) and module.out_channels == outputs:
-            last = module
-    if last is None or last.bias is None:
+    """Set the bias of the network's output heads (1x1 convolutions with ``outputs`` channels: the main head
+    and any deep-supervision heads) to ``logit(prior)``; without such a head, the last convolution with
+    ``outputs`` channels."""
+    convs = [m for m in model.modules()
+             if isinstance(m, (torch.nn.Conv3d, torch.nn.Conv2d)) and m.out_channels == outputs and m.bias is not None]
+    heads = [m for m in convs if all(k == 1 for k in m.kernel_size)] or convs[-1:]
+    if not heads:
         return False
     with torch.no_grad():
-        last.bias.fill_(float(np.log(prior / (1 - prior))))
+        for head in heads:
+            head.bias.fill_(float(np.log(prior / (1 - prior))))
     return True
 
 

@@ -7,13 +7,15 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from clinseg.data.loading import CaseData
+from clinseg.data.loading import UNKNOWN, CaseData
 from clinseg.inference.predictor import probabilities_to_masks
 from clinseg.inference.sliding_window import predict_probabilities
 
 
-def dice(pred: np.ndarray, ref: np.ndarray) -> float:
-    """Dice of two boolean arrays (1.0 when both are empty)."""
+def dice(pred: np.ndarray, ref: np.ndarray, known: np.ndarray | None = None) -> float:
+    """Dice of two boolean arrays (1.0 when both are empty), over the ``known`` voxels only when given."""
+    if known is not None:
+        pred, ref = pred & known, ref & known
     total = int(pred.sum()) + int(ref.sum())
     return 1.0 if total == 0 else 2.0 * int(np.logical_and(pred, ref).sum()) / total
 
@@ -42,7 +44,9 @@ def validation_scores(
         masks = probabilities_to_masks(probs, activation, threshold)
         for n, name in enumerate(structures):
             if case.annotated[n]:
-                per_structure[name].append(dice(masks[n] > 0, case.target[n] > 0))
+                target = case.target[n]
+                known = target != UNKNOWN
+                per_structure[name].append(dice(masks[n] > 0, target == 1, None if known.all() else known))
     model.train(was_training)
     scores = {f"dice/{s}": float(np.mean(v)) for s, v in per_structure.items() if v}
     scores["dice"] = float(np.mean(list(scores.values()))) if scores else float("nan")

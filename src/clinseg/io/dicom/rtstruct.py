@@ -19,6 +19,11 @@ Conventions
   ignored (:func:`contours_off_grid` lists them).
 * **Damaged files.** :func:`read_rtstruct` reads around damage and reports it (``Roi.damage``,
   ``Roi.notes``, ``StructureSet.problems``); see :mod:`clinseg.io.dicom._rtstruct_read`.
+* **Written structure sets** type every ROI from its name (``RTROIInterpretedType`` ORGAN, PTV, CTV, GTV,
+  EXTERNAL, AVOIDANCE or CONTROL, :func:`clinseg.io.dicom.codes.roi_interpreted_type`), name clinseg and the
+  run (:class:`~clinseg.io.dicom.provenance.Provenance`), and leave out an empty mask: an ROI without a
+  ``ContourSequence`` is valid DICOM but common readers fail on it (rt-utils 1.2.7 raises an
+  ``AttributeError``), so :func:`write_rtstruct` omits it and :func:`empty_structures` tells which.
 """
 
 from __future__ import annotations
@@ -36,11 +41,13 @@ from skimage.measure import approximate_polygon, find_contours
 
 from clinseg.io.atomic import atomic_path
 from clinseg.io.dicom._rtstruct_read import Roi, StructureSet, read_rtstruct
+from clinseg.io.dicom.codes import roi_interpreted_type
+from clinseg.io.dicom.provenance import Provenance
 from clinseg.io.dicom.series import Series
 from clinseg.io.image import Geometry
 
-__all__ = ["Roi", "StructureSet", "contour_slices", "contours_off_grid", "mask_to_contours", "rasterise",
-           "read_rtstruct", "write_rtstruct"]
+__all__ = ["Roi", "StructureSet", "contour_slices", "contours_off_grid", "empty_structures", "mask_to_contours",
+           "rasterise", "read_rtstruct", "write_rtstruct"]
 
 RTSTRUCT_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
 
@@ -120,19 +127,27 @@ def _copy(source: Dataset, target: Dataset, keywords: Sequence[str]) -> None:
             setattr(target, keyword, "")
 
 
+def empty_structures(masks: np.ndarray, names: Sequence[str]) -> list[str]:
+    """The names of the ``(N, Z, Y, X)`` masks that hold no voxel: :func:`write_rtstruct` leaves them out."""
+    masks = np.asarray(masks)
+    return [str(name) for n, name in enumerate(names) if not masks[n].any()]
+
+
 def write_rtstruct(path: str | os.PathLike[str], masks: np.ndarray, names: Sequence[str],
                    colours: Sequence[tuple[int, int, int]], series: Series, *, label: str = "clinseg",
-                   series_number: int = 901) -> str:
+                   series_number: int = 901, provenance: Provenance | None = None) -> str:
     """Write ``(N, Z, Y, X)`` masks as an RTSTRUCT referencing ``series``; returns its SOP Instance UID.
 
     Masks lie on the series grid (``series.geometry``); ``names[n]``/``colours[n]`` (RGB 0-255) label mask
-    ``n``. Every contour references its slice (ContourImageSequence); an empty mask becomes an ROI without
-    contours. Patient and study attributes are copied from the series; the file is written atomically.
+    ``n``, ROI numbers follow the mask order. Every contour references its slice (ContourImageSequence); an
+    empty mask is left out (:func:`empty_structures` lists them). Patient and study attributes are copied
+    from the series; ``provenance`` names the run; the file is written atomically.
     """
     masks = np.asarray(masks)
     geometry = series.geometry
     if masks.shape[1:] != tuple(geometry.shape):
         raise ValueError(f"masks of shape {masks.shape[1:]} do not lie on the series grid {geometry.shape}")
+    who = provenance or Provenance()
     first, now = series.first, _dt.datetime.now()
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 192"
@@ -141,8 +156,9 @@ def write_rtstruct(path: str | os.PathLike[str], masks: np.ndarray, names: Seque
                       "StudyDate", "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName",
                       "FrameOfReferenceUID"))
     ds.Modality, ds.SeriesInstanceUID, ds.SeriesNumber = "RTSTRUCT", generate_uid(), series_number
-    ds.SeriesDescription, ds.OperatorsName = f"{label} contours", ""
-    ds.Manufacturer, ds.ManufacturerModelName, ds.SoftwareVersions = "clinseg", "clinseg", _version()
+    ds.SeriesDescription, ds.OperatorsName = who.series_description(), ""
+    ds.Manufacturer, ds.ManufacturerModelName = who.manufacturer, who.model_name
+    ds.SoftwareVersions = who.software_versions
     ds.InstanceNumber = 1
     ds.StructureSetLabel, ds.StructureSetName = label[:16], label[:64]
     ds.StructureSetDate, ds.StructureSetTime = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
@@ -163,26 +179,22 @@ def write_rtstruct(path: str | os.PathLike[str], masks: np.ndarray, names: Seque
 
     roi_items, contour_items, observations = [], [], []
     for n, name in enumerate(names):
+        contours = [_contour(series, z, points) for z, points in mask_to_contours(masks[n], geometry)]
+        if not contours:  # an ROI without ContourSequence breaks common readers: leave it out
+            continue
         number = n + 1
         roi = Dataset()
         roi.ROINumber, roi.ReferencedFrameOfReferenceUID = number, series.frame_of_reference_uid
         roi.ROIName, roi.ROIGenerationAlgorithm = str(name), "AUTOMATIC"
+        roi.ROIGenerationDescription = who.series_description()
         roi_items.append(roi)
         item = Dataset()
         item.ReferencedROINumber, item.ROIDisplayColor = number, [int(c) for c in colours[n]]
-        contours = []
-        for z, points in mask_to_contours(masks[n], geometry):
-            contour = Dataset()
-            contour.ContourImageSequence = DicomSequence([_image_ref(series.slices[z])])
-            contour.ContourGeometricType, contour.NumberOfContourPoints = "CLOSED_PLANAR", len(points)
-            contour.ContourData = [f"{v:.4f}" for v in points.ravel()]
-            contours.append(contour)
-        if contours:
-            item.ContourSequence = DicomSequence(contours)
+        item.ContourSequence = DicomSequence(contours)
         contour_items.append(item)
         obs = Dataset()
         obs.ObservationNumber, obs.ReferencedROINumber = number, number
-        obs.RTROIInterpretedType, obs.ROIInterpreter = "ORGAN", ""
+        obs.RTROIInterpretedType, obs.ROIInterpreter = roi_interpreted_type(str(name)), ""
         observations.append(obs)
     ds.StructureSetROISequence = DicomSequence(roi_items)
     ds.ROIContourSequence = DicomSequence(contour_items)
@@ -197,14 +209,18 @@ def write_rtstruct(path: str | os.PathLike[str], masks: np.ndarray, names: Seque
     return str(ds.SOPInstanceUID)
 
 
+def _contour(series: Series, z: int, points: np.ndarray) -> Dataset:
+    """One closed planar contour ``(P, 3)`` mm on slice ``z`` of ``series``."""
+    contour = Dataset()
+    contour.ContourImageSequence = DicomSequence([_image_ref(series.slices[z])])
+    contour.ContourGeometricType, contour.NumberOfContourPoints = "CLOSED_PLANAR", len(points)
+    contour.ContourData = [f"{v:.4f}" for v in points.ravel()]
+    return contour
+
+
 def _image_ref(slice_header: Dataset) -> Dataset:
     ref = Dataset()
     ref.ReferencedSOPClassUID = slice_header.SOPClassUID
     ref.ReferencedSOPInstanceUID = slice_header.SOPInstanceUID
     return ref
 
-
-def _version() -> str:
-    from clinseg import __version__
-
-    return str(__version__)

@@ -2,10 +2,13 @@
 
 A prediction is written as one BINARY SEG with one segment per structure, frames referencing the slices
 of the source series (empty frames omitted, as highdicom does by default); segment labels are the
-structure names, colours are stored as CIELab display colours, the property type is the generic
-"Organ" (SNOMED CT 91772007) in category "Anatomical Structure" and the algorithm is identified as clinseg
-(family "Artificial Intelligence"). Reading returns the masks on the grid of the referenced series, so a
-mask -> SEG -> mask round trip is exact.
+structure names, colours are stored as CIELab display colours. Each segment's property category, type and
+laterality modifier are SNOMED CT codes read from its name (:func:`clinseg.io.dicom.codes.structure_code`:
+``Parotid_L`` is "Parotid gland" 45289007 with the modifier "Left" 7771000, ``PTV_70`` a "Planning target
+volume"); a name without a known code keeps the generic "Organ" (91772007) in "Anatomical Structure". The
+algorithm is identified as clinseg and the run (family "Artificial Intelligence"; manufacturer, model name,
+software version and series description: :class:`~clinseg.io.dicom.provenance.Provenance`). Reading returns
+the masks on the grid of the referenced series, so a mask -> SEG -> mask round trip is exact.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from pydicom.uid import generate_uid
 from clinseg.errors import ImageReadError
 from clinseg.io.atomic import atomic_path
 from clinseg.io.dicom._damage import describe
+from clinseg.io.dicom.codes import structure_code
+from clinseg.io.dicom.provenance import Provenance
 from clinseg.io.dicom.series import ScanResult, Series
 
 
@@ -35,39 +40,48 @@ class SegReadError(ImageReadError):
 
 
 def write_seg(path: str | os.PathLike[str], masks: np.ndarray, names: Sequence[str],
-              colours: Sequence[tuple[int, int, int]], series: Series, *, series_number: int = 902) -> str:
+              colours: Sequence[tuple[int, int, int]], series: Series, *, series_number: int = 902,
+              provenance: Provenance | None = None) -> str:
     """Write ``(N, Z, Y, X)`` binary masks on the grid of ``series`` as a DICOM-SEG; returns its SOP UID.
 
-    The slice headers of ``series`` are the source images (pixel data is not needed). Written atomically.
+    The slice headers of ``series`` are the source images (pixel data is not needed); ``provenance`` names
+    the run in the header. Written atomically.
     """
-    from clinseg import __version__
-
     masks = np.asarray(masks)
     if masks.shape[1:] != tuple(series.geometry.shape):
         raise ValueError(f"masks of shape {masks.shape[1:]} do not lie on the series grid {series.geometry.shape}")
-    algorithm = hd.AlgorithmIdentificationSequence(name="clinseg", version=__version__,
+    who = provenance or Provenance()
+    algorithm = hd.AlgorithmIdentificationSequence(name=who.model_name, version=who.version,
                                                    family=codes.cid7162.ArtificialIntelligence)
-    descriptions = [
-        hd.seg.SegmentDescription(
-            segment_number=n + 1, segment_label=str(name)[:64],
-            segmented_property_category=codes.SCT.AnatomicalStructure, segmented_property_type=codes.SCT.Organ,
-            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=algorithm,
-            tracking_uid=generate_uid(), tracking_id=str(name),
-            display_color=hd.color.CIELabColor.from_rgb(*(int(c) for c in colours[n])),
-        )
-        for n, name in enumerate(names)
-    ]
+    descriptions = [_description(n + 1, str(name), colours[n], algorithm) for n, name in enumerate(names)]
     pixels = np.moveaxis(masks > 0, 0, -1)  # (frames, rows, columns, segments)
     seg = hd.seg.Segmentation(
         source_images=series.slices, pixel_array=pixels.astype(np.uint8),
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=descriptions,
         series_instance_uid=generate_uid(), series_number=series_number, sop_instance_uid=generate_uid(),
-        instance_number=1, manufacturer="clinseg", manufacturer_model_name="clinseg",
-        software_versions=__version__, device_serial_number="0", series_description="clinseg segmentation",
+        instance_number=1, manufacturer=who.manufacturer, manufacturer_model_name=who.model_name,
+        software_versions=who.software_versions, device_serial_number="0",
+        series_description=who.series_description(),
     )
     with atomic_path(path) as tmp:
         seg.save_as(tmp)
     return str(seg.SOPInstanceUID)
+
+
+def _description(number: int, name: str, colour: tuple[int, int, int],
+                 algorithm: hd.AlgorithmIdentificationSequence) -> hd.seg.SegmentDescription:
+    """One segment: label, coded property (with laterality), display colour, the algorithm."""
+    code = structure_code(name)
+    description = hd.seg.SegmentDescription(
+        segment_number=number, segment_label=name[:64],
+        segmented_property_category=code.category, segmented_property_type=code.type,
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=algorithm,
+        tracking_uid=generate_uid(), tracking_id=name,
+        display_color=hd.color.CIELabColor.from_rgb(*(int(c) for c in colour)),
+    )
+    if code.modifier is not None:  # highdicom has no argument for it; the attribute is standard (C.8.20.2)
+        description.SegmentedPropertyTypeModifierCodeSequence = [hd.sr.CodedConcept.from_code(code.modifier)]
+    return description
 
 
 def _open(path: Path) -> hd.seg.Segmentation:
