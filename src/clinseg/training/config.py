@@ -268,10 +268,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # The embedded demo on 2 CPU cores (a few minutes of training). Small patches: with 48³ patches the
     # brainstem lies in almost every patch and takes over the shared features, so the other organs stay
-    # unlearned for a long time; with 32³ patches each organ gets patches of its own. Planned (body crop,
-    # normalisation inside the head), but without augmentation and with a constant Adam 1e-3: with the
-    # default augmentation and AdamW's decay, 2000 iterations left the optic nerves, chiasm and pituitary
-    # unlearned (demo mean Dice 0.34 instead of 0.50; docs/benchmarks.md).
+    # unlearned for a long time; with 32³ patches each organ gets patches of its own. Not planned, without
+    # augmentation and with a constant Adam 1e-3, as before plans: planned, the demo fell from a mean Dice of
+    # 0.50 to 0.34 (default augmentation and AdamW decay: optic nerves, chiasm and pituitary unlearned) and
+    # 0.36 (without them: right-side structures confused with the left); docs/benchmarks.md.
     "cpu-demo": {
         "model": "unet3d",
         "patch_size": [32, 32, 32],
@@ -281,6 +281,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "foreground_fraction": 0.67,
         "loss_kwargs": {"dice_weight": 1.0},
         "lr": 1e-3,
+        "plan": {"enabled": False},
         "augmentation": {"enabled": False},
         "schedule": {"optimizer": "adam", "decay": "constant", "warmup": 0, "weight_decay": 0.0},
     },
