@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clinseg.cores import available_cores
 from clinseg.data.bitpack import pack_masks, packed_dtype, unpack_masks
 from clinseg.data.dataset import CaseRecord, Dataset, DatasetSpec
 from clinseg.data.loading import UNKNOWN, CaseData, load_image, load_targets
@@ -243,7 +244,7 @@ def build_cache(dataset: Dataset, records: Sequence[CaseRecord], files_sha256: s
     if todo:
         log.info("preprocessing %d case(s) into %s", len(todo), folder.parent)
         jobs = [(r, dataset.spec, prep, folder) for r in todo]
-        workers = workers or min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+        workers = workers or min(4, available_cores())
         if workers > 1 and len(jobs) > 2:
             with ProcessPoolExecutor(workers) as pool:
                 for _ in track(pool.map(_build_job, jobs), "preprocessing", total=len(jobs)):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -24,6 +23,7 @@ from pathlib import Path
 import cc3d
 import numpy as np
 
+from clinseg.cores import available_cores
 from clinseg.data.body import body_box
 from clinseg.data.crop import box_size
 from clinseg.data.dataset import CaseRecord, Dataset, DatasetSpec
@@ -231,7 +231,7 @@ def fingerprint_dataset(dataset: Dataset, files_sha256: str, *, cache_dir: str |
             log.warning("%s: unreadable cached fingerprint, recomputing", cached)
     records = list(dataset.train) or list(dataset.test)
     jobs = [(r, dataset.spec) for r in records]
-    workers = workers or min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    workers = workers or min(4, available_cores())
     if workers > 1 and len(jobs) > 4:
         with ProcessPoolExecutor(workers) as pool:
             cases = list(track(pool.map(_fingerprint_job, jobs, chunksize=2), "fingerprinting", total=len(jobs)))

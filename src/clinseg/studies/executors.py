@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
+from clinseg.cores import available_cores
 from clinseg.errors import ConfigError
 from clinseg.progress import make_progress
 from clinseg.studies.execute import RunOutcome, execute_run
@@ -71,7 +72,7 @@ def default_workers() -> tuple[int, int, str | None]:
 
     if torch.cuda.is_available():
         return torch.cuda.device_count(), max(os.cpu_count() or 1, 1) // torch.cuda.device_count(), "cuda"
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = available_cores()
     workers = max(1, cores // 4)
     return workers, max(1, cores // workers), None
 

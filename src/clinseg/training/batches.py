@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from clinseg.cores import available_cores
 from clinseg.data.samplers import PatchBatch
 
 log = logging.getLogger(__name__)
@@ -144,8 +145,4 @@ class StreamSource:
 
 def default_workers() -> int:
     """Background batch workers for this machine: one per 4 cores, at least one (the step uses the rest)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // 4)
+    return max(1, available_cores() // 4)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from contextlib import AbstractContextManager, nullcontext
 
 import torch
 
+from clinseg.cores import available_cores
 from clinseg.errors import ConfigError
 
 
@@ -59,9 +59,6 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> AbstractContext
 def configure_threads(threads: int = 0) -> int:
     """Use ``threads`` CPU threads (0 = the cores this process may use); returns the number set."""
     if threads <= 0:
-        try:
-            threads = len(os.sched_getaffinity(0))
-        except AttributeError:  # pragma: no cover - not Linux
-            threads = os.cpu_count() or 1
+        threads = available_cores()
     torch.set_num_threads(threads)
     return threads

@@ -218,9 +218,7 @@ def _fix_total(parts: LoopParts, state: TrainState, fixed: int, record: dict) ->
         parts.model.train()
         budget.validation_seconds = time.perf_counter() - start
         record.update({f"val_{k}": v for k, v in scores.items()})
-        per_iteration = (budget.step_seconds or 0.0) + budget.validation_seconds / max(budget.val_every, 1)
-        left = budget.seconds - (time.perf_counter() - budget.started) - budget.validation_seconds  # the last one
-        fixed = max(state.iteration + 1, state.iteration + int(left / max(per_iteration, 1e-9)))
+        fixed = budget.refit(state.iteration)
     log.info("time budget %.0f s: %.2f s per step, %.1f s per validation -> %d iterations%s", budget.seconds,
              budget.step_seconds or 0.0, budget.validation_seconds, fixed, " (corrected)" if budget.corrected else "")
     if parts.on_total is not None:

@@ -143,8 +143,13 @@ class TimeBudget:
         self.corrected = False
 
     def _fit(self, iteration: int, per_iteration: float, now: float) -> int:
-        left = self.seconds - (now - self.started) - self.validation_seconds
+        left = self.seconds - (now - self.started) - self.validation_seconds  # one validation kept for the end
         return max(iteration + 1, iteration + int(left / max(per_iteration, 1e-9)))
+
+    def refit(self, iteration: int) -> int:
+        """The total from the measured step time and the current validation time (after timing one)."""
+        per_iteration = (self.step_seconds or 0.0) + self.validation_seconds / max(self.val_every, 1)
+        return self._fit(iteration, per_iteration, time.perf_counter())
 
     def observe(self, iteration: int, first: int) -> int | None:
         """The (new) total number of iterations when it is fixed or corrected at ``iteration``, else ``None``
@@ -159,7 +164,7 @@ class TimeBudget:
             if done < MEASURED_STEPS:
                 return None
             self.step_seconds = (now - self._mark[1]) / done
-            total = self._fit(iteration, self.step_seconds + self.validation_seconds / max(self.val_every, 1), now)
+            total = self.refit(iteration)
             self._recheck = iteration + max((total - iteration) // 5, MEASURED_STEPS)
             return total
         if not self.corrected and self._recheck is not None and iteration >= self._recheck:
