@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from clinseg.data.labels import parse_labels
 from clinseg.data.relations import Relations, parse_relations
 from clinseg.errors import DatasetError
 from clinseg.io.image import has_supported_ending, strip_ending
@@ -34,8 +35,6 @@ SPLIT_FOLDERS: dict[str, tuple[str, str, str]] = {
     "test": ("imagesTs", "labelsTs", "structuresTs"),
 }
 _CHANNEL_RE = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
-#: nnU-Net v2's name of the label whose voxels are unknown for every class.
-IGNORE_LABEL = "ignore"
 #: Key of ``weak_slices`` (and ``weak_labels``) that stands for "any structure" (the union of all classes).
 ANY_STRUCTURE = "tumour"
 
@@ -170,39 +169,7 @@ def parse_spec(raw: Mapping, path: Path) -> DatasetSpec:
     for channel in channels:  # channel names become folder names (subnet_<channel> of --method 2d)
         check_name(channel, "channel name", path)
 
-    labels = raw.get("labels")
-    regions: dict[str, tuple[int, ...]] = {}
-    if isinstance(labels, list):
-        label_values = {str(name): i + 1 for i, name in enumerate(labels)}
-    elif isinstance(labels, Mapping):
-        label_values = {}
-        for name, value in labels.items():
-            if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-                regions[str(name)] = tuple(sorted(set(value)))  # nnU-Net region: the union of these values
-                label_values[str(name)] = min(value)
-                continue
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise DatasetError(f"{path}: label {name!r} must have an integer value or a list of values (a "
-                                   f"region, the union of those labels), got {value!r}")
-            label_values[str(name)] = value
-    else:
-        raise DatasetError(f"{path}: 'labels' must be an object (name -> value) or a list of structure names")
-    bg = [n for n, v in label_values.items() if v == 0 and n not in regions]
-    for name in bg:
-        label_values.pop(name)
-    ignore_value = label_values.pop(IGNORE_LABEL, None)
-    if ignore_value is not None and (IGNORE_LABEL in regions or ignore_value <= max(
-            [v for r in regions.values() for v in r] + list(label_values.values()), default=0)):
-        raise DatasetError(f"{path}: the {IGNORE_LABEL!r} label must have the highest integer value (nnU-Net v2's "
-                           f"rule), got {ignore_value!r}")
-    if not label_values:
-        raise DatasetError(f"{path}: no foreground labels declared")
-    for name in label_values:  # structure names become file names: OUT/<case>/<structure>.nii.gz
-        check_name(name, "structure name", path)
-    plain = [v for n, v in label_values.items() if n not in regions]
-    dup_values = {v for v in plain if plain.count(v) > 1}
-    if dup_values:
-        raise DatasetError(f"{path}: several labels share the value(s) {sorted(dup_values)}")
+    label_values, regions, ignore_value = parse_labels(raw.get("labels"), path)
     structures = tuple(sorted(label_values, key=label_values.__getitem__))
 
     mode = raw.get("label_mode", "multilabel" if regions else "multiclass")

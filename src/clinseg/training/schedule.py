@@ -127,8 +127,9 @@ class TimeBudget:
     The loop calls :meth:`observe` after each step with the iteration reached. The first two steps are not
     measured (they pay for lazy initialisation); after :data:`MEASURED_STEPS` more, the total is fixed from
     the wall time per iteration (steps, logs, checkpoints) plus the share of a validation per iteration, one
-    validation kept for the end. When a fifth of the run is done the total is corrected once from the speed
-    over that longer window, validations included (a shared machine's speed drifts); the decay follows the
+    validation kept for the end. When a fifth of the run is done the total is corrected from the speed over
+    that longer window, validations included (a shared machine's speed drifts), and again halfway through
+    what is left, each time, until fewer than ``2 * MEASURED_STEPS`` iterations remain; the decay follows the
     corrected length from there.
     """
 
@@ -167,9 +168,12 @@ class TimeBudget:
             total = self.refit(iteration)
             self._recheck = iteration + max((total - iteration) // 5, MEASURED_STEPS)
             return total
-        if not self.corrected and self._recheck is not None and iteration >= self._recheck:
+        if self._recheck is not None and iteration >= self._recheck:
             self.corrected = True
-            return self._fit(iteration, (now - self._mark[1]) / done, now)
+            total = self._fit(iteration, (now - self._mark[1]) / done, now)
+            left = total - iteration
+            self._recheck = iteration + left // 2 if left > 2 * MEASURED_STEPS else None
+            return total
         return None
 
     def record(self, run_dir: Path, iterations: int, finished: bool = False) -> None:
