@@ -195,3 +195,22 @@ def test_disk_full_during_a_checkpoint_save_keeps_the_previous_one(tmp_path: Pat
     assert message.endswith("the previous last.pt is kept intact (run the same command again to resume from it)")
     assert load_checkpoint(path)["state"].iteration == 1
     assert [p.name for p in path.parent.iterdir()] == ["last.pt"]  # no temporary file left
+
+
+def test_ctrl_c_reaching_the_batch_workers_does_not_kill_them(make_dataset, tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches every process of the group; the batch workers leave it to the main
+    process (which stops cleanly after the iteration), instead of dying and breaking the batch pipe."""
+    import multiprocessing
+    import os
+    import signal
+
+    def ctrl_c_to_workers(iteration: int) -> None:
+        if iteration == 2:
+            workers = multiprocessing.active_children()
+            assert workers, "the run should prepare its batches in a worker process"
+            for worker in workers:
+                os.kill(worker.pid, signal.SIGINT)
+
+    state = train(make_dataset(), tmp_path / "run", TrainConfig(**{**TINY, "workers": 1}), iterations=6,
+                  on_iteration=ctrl_c_to_workers)
+    assert state.iteration == 6 and state.finished

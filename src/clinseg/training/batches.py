@@ -17,6 +17,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterator
 from typing import Any, Protocol
 
@@ -69,7 +70,13 @@ class _Iterations(torch.utils.data.IterableDataset):
 
 
 def _worker_init(_: int) -> None:
+    """One torch thread; Ctrl-C and SIGTERM are left to the main process. A terminal's Ctrl-C reaches the
+    whole process group: a worker that died of it would surface in the main process as a broken pipe
+    (``EOFError``) instead of the clean stop after the current iteration that the main process asks for.
+    Workers still end with the main process (the data loader watches its parent)."""
     torch.set_num_threads(1)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 class BatchStream:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -193,18 +194,30 @@ def run_loop(
                     on_iteration(state.iteration)
                 if stop.requested:
                     raise KeyboardInterrupt
+    except Exception as exc:
+        if not stop.requested:
+            raise
+        # A failure after a stop request is the stop reaching a helper first (a batch worker killed by the
+        # same signal): the user asked to stop, so stop as asked instead of reporting a failed run.
+        log.debug("after the stop request: %r", exc)
+        return _interrupted(at_boundary, save_last, state)
     except KeyboardInterrupt:
-        if at_boundary:
-            save_last()
-            log.warning("interrupted at iteration %d; checkpoint saved, run again to resume", state.iteration)
-        else:
-            log.warning("interrupted inside an iteration; resume restarts from the last periodic checkpoint")
-        raise
+        return _interrupted(at_boundary, save_last, state)
     finally:
         stop.restore()
     if parts.validator is None:  # without validation the final weights are the best we have
         save_checkpoint(ckpt_dir / "best.pt", parts.model, None, state)
     return state
+
+
+def _interrupted(at_boundary: bool, save_last: Callable[[], None], state: TrainState) -> NoReturn:
+    """Save what can be resumed exactly and re-raise as ``KeyboardInterrupt``."""
+    if at_boundary:
+        save_last()
+        log.warning("interrupted at iteration %d; checkpoint saved, run again to resume", state.iteration)
+    else:
+        log.warning("interrupted inside an iteration; resume restarts from the last periodic checkpoint")
+    raise KeyboardInterrupt
 
 
 def _fix_total(parts: LoopParts, state: TrainState, fixed: int, record: dict) -> int:
