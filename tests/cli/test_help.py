@@ -41,3 +41,13 @@ def test_help_fits_80_columns(path: tuple[str, ...], command: object) -> None:
     texts = " ".join(str(getattr(p, "help", "") or "") for p in getattr(command, "params", []))
     texts += str(getattr(command, "help", "") or "")
     assert result.output.count("…") <= texts.count("…"), result.output
+
+
+def test_python_dash_m_clinseg_is_the_command_line() -> None:
+    """``python -m clinseg`` (what the benchmarks and ``torchrun -m`` call) is the same command line."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "clinseg", "plan", "--help"], capture_output=True, text=True,
+                         check=True, env={"COLUMNS": "80", "PATH": ""}).stdout
+    assert "Usage: clinseg plan" in out and "DATASET" in out

@@ -32,7 +32,7 @@ def test_mirroring_the_left_right_axis_swaps_left_and_right_labels() -> None:
     target[2, :, :, :2] = 1   # "right" at low x
     flipped = None
     for seed in range(20):
-        img, tgt = aug(image, target, np.random.default_rng(seed))
+        img, tgt, ann = aug(image, target, np.array([True, True, False]), np.random.default_rng(seed))
         if not np.array_equal(img, image):
             flipped = (img, tgt)
             break
@@ -42,6 +42,8 @@ def test_mirroring_the_left_right_axis_swaps_left_and_right_labels() -> None:
     assert np.array_equal(tgt[0], target[0, :, :, ::-1])
     assert tgt[1, :, :, 6:].all() and not tgt[1, :, :, :6].any()  # the left structure is still on the left
     assert tgt[2, :, :, :2].all() and not tgt[2, :, :, 2:].any()
+    # only "left" was delineated in the original; mirrored, only "right" is: the mask follows its labels
+    assert ann.tolist() == [True, False, True]
 
 
 def test_spatial_augmentation_cuts_the_patch_from_its_context() -> None:
@@ -54,7 +56,7 @@ def test_spatial_augmentation_cuts_the_patch_from_its_context() -> None:
     target = np.zeros((2, *context), np.uint8)
     c = [s // 2 for s in context]
     target[0, c[0] - 3:c[0] + 3, c[1] - 3:c[1] + 3, c[2] - 3:c[2] + 3] = 1
-    img, tgt = aug(image, target, rng)
+    img, tgt, _ = aug(image, target, np.ones(2, bool), rng)
     assert img.shape == (1, 16, 16, 16) and tgt.shape == (2, 16, 16, 16)
     assert set(np.unique(tgt)) <= {0, 1} and 120 < tgt[0].sum() < 400  # the 216-voxel cube, rotated/zoomed
     assert tgt[0, 8, 8, 8] == 1
@@ -71,7 +73,8 @@ def test_voxel_level_unknowns_survive_spatial_transforms() -> None:
     aug = Augmenter(settings, (8, 8, 8))
     target = np.full((1, *aug.context), 255, np.uint8)
     target[0, :, :, : aug.context[2] // 2] = 0
-    _, tgt = aug(np.zeros((1, *aug.context), np.float32), target, np.random.default_rng(3))
+    _, tgt, _ = aug(np.zeros((1, *aug.context), np.float32), target, np.ones(1, bool),
+                    np.random.default_rng(3))
     assert set(np.unique(tgt)) <= {0, 255}
 
 
@@ -80,8 +83,8 @@ def test_same_generator_same_patch() -> None:
     aug = Augmenter(settings, (8, 8, 8), mirror_axes=[2], lr_axis=2, swap=[0])
     image = np.random.default_rng(0).normal(size=(1, *aug.context)).astype(np.float32)
     target = (image > 0).astype(np.uint8)
-    a = aug(image, target, np.random.default_rng(7))
-    b = aug(image, target, np.random.default_rng(7))
+    a = aug(image, target, np.ones(1, bool), np.random.default_rng(7))
+    b = aug(image, target, np.ones(1, bool), np.random.default_rng(7))
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
 
 

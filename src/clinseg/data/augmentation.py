@@ -127,15 +127,18 @@ class Augmenter:
         """Size of the box the sampler must read around each patch centre."""
         return context_size(self.patch_size, self.settings)
 
-    def __call__(self, image: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Augment ``image (C, *context)`` float32 and ``target (N, *context)`` uint8; returns patch-sized arrays.
+    def __call__(self, image: np.ndarray, target: np.ndarray, annotated: np.ndarray,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Augment ``image (C, *context)`` float32 and ``target (N, *context)`` uint8; returns patch-sized arrays
+        and ``annotated (N,)``, which a left-right mirror permutes with the target's structures (a case that
+        delineates only its right parotid delineates, mirrored, only a left one).
 
         Voxel-level unknowns (targets of 255) are kept as such by the spatial transforms (nearest-neighbour
         for those targets); binary targets are resampled linearly and thresholded at 0.5.
         """
         s = self.settings
         if not s.enabled:
-            return centre_crop(image, self.patch_size), centre_crop(target, self.patch_size)
+            return centre_crop(image, self.patch_size), centre_crop(target, self.patch_size), annotated
         image, target = self._spatial(image, target, rng)
         image = self._intensity(image, rng)
         for axis in self.mirror_axes:
@@ -143,8 +146,8 @@ class Augmenter:
                 image = np.flip(image, axis + 1)
                 target = np.flip(target, axis + 1)
                 if axis == self.lr_axis and self.swap is not None:
-                    target = target[self.swap]
-        return np.ascontiguousarray(image, dtype=np.float32), np.ascontiguousarray(target)
+                    target, annotated = target[self.swap], annotated[self.swap]
+        return np.ascontiguousarray(image, dtype=np.float32), np.ascontiguousarray(target), annotated
 
     def _spatial(self, image: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         s = self.settings

@@ -91,7 +91,7 @@ class CachedPatchSampler:
         if not annotated.all() and not self.absent_as_background:
             target = target * annotated[:, None, None, None].astype(np.uint8)
         if self.augmenter is not None:
-            image, target = self.augmenter(image, target, self.rng)
+            image, target, annotated = self.augmenter(image, target, annotated, self.rng)
         else:
             image, target = centre_crop(image, self.patch_size), centre_crop(target, self.patch_size)
         if self.absent_as_background:

@@ -157,8 +157,9 @@ class AugmentedSource:
         if batch.image.ndim != 5 or batch.target.ndim != 5 or \
                 batch.target.shape[1] != len(self.augmenter.swap or [0] * batch.target.shape[1]):
             return batch  # not (B, C, Z, Y, X) patches of the run's classes (e.g. triplanar voxel samples)
-        pairs = [self.augmenter(i, t, self.rng) for i, t in zip(batch.image, batch.target)]
-        return dataclasses.replace(batch, image=np.stack([p[0] for p in pairs]), target=np.stack([p[1] for p in pairs]))
+        out = [self.augmenter(i, t, a, self.rng) for i, t, a in zip(batch.image, batch.target, batch.annotated)]
+        return dataclasses.replace(batch, image=np.stack([o[0] for o in out]), target=np.stack([o[1] for o in out]),
+                                   annotated=np.stack([o[2] for o in out]))
 
 
 def _as_background(cases: list[CaseData]) -> list[CaseData]:
