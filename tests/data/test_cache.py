@@ -74,3 +74,26 @@ def test_an_unwritable_cache_is_one_clear_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(DatasetError, match="CLINSEG_CACHE"):
         build_cache(ds, ds.train, "k", PREP, root=blocker, workers=1)
+
+
+def test_foreground_patches_favour_structures_that_few_cases_delineate(tmp_path: Path) -> None:
+    """Partially delineated data: a structure delineated in 1 of 4 cases is drawn as often, in total, as one
+    delineated in all 4 (weight 1/n), where seed 000's uniform rule draws each structure equally."""
+    from clinseg.data.cached_sampler import CachedPatchSampler, structure_weights
+
+    assert np.allclose(structure_weights([4, 1]), [0.2, 0.8])
+    assert np.allclose(structure_weights([4, 1], "uniform"), [0.5, 0.5])
+    with pytest.raises(ValueError, match="balance"):
+        structure_weights([1], "inverse")
+    ds = load_dataset(write_dataset(tmp_path / "ds", cases=4))
+    entries = list(build_cache(ds, ds.train, dataset_files_key(ds), PREP, root=tmp_path / "cache", workers=1).values())
+    keep = [np.array([True, True, i == 0]) for i in range(4)]  # Eye_R delineated in one case only
+
+    def centred_on_eye_r(balance: str) -> float:
+        sampler = CachedPatchSampler(entries, (8, 8, 8), 1.0, np.random.default_rng(0), keep=keep, balance=balance)
+        draws = [sampler.sample_centre() for _ in range(600)]
+        (case_of_eye_r, voxels), = sampler.candidates[2]
+        eye_r = set(map(tuple, voxels))
+        return float(np.mean([case == case_of_eye_r and tuple(c) in eye_r for case, c in draws]))
+
+    assert centred_on_eye_r("uniform") < 0.45 < centred_on_eye_r("delineations")
