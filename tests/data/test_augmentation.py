@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clinseg.data.augmentation import AugmentationSettings, Augmenter, affine_grid, _sample
+from clinseg.data.augmentation import AugmentationSettings, Augmenter, centre_crop
 from clinseg.data.laterality import lateral_pairs, side_of, swap_permutation
 from clinseg.errors import ConfigError
 
@@ -62,10 +62,30 @@ def test_spatial_augmentation_cuts_the_patch_from_its_context() -> None:
     assert tgt[0, 8, 8, 8] == 1
 
 
-def test_identity_grid_reproduces_the_centre_crop() -> None:
-    source = np.random.default_rng(1).normal(size=(2, 20, 24, 28)).astype(np.float32)
-    out = _sample(source, affine_grid([0, 0, 0], 1.0, source.shape[1:], (10, 12, 14)), "bilinear", "zeros")
-    assert np.allclose(out, source[:, 5:15, 6:18, 7:21], atol=1e-5)
+def test_an_identity_transform_reproduces_the_centre_crop() -> None:
+    """MONAI's affine resampling, as the augmenter calls it, cuts the patch from the centre of its context."""
+    settings = AugmentationSettings(**{**OFF, "rotation_p": 1.0, "rotation": 0.0, "scale": [1.0, 1.0]})
+    aug = Augmenter(settings, (10, 12, 14))
+    source = np.random.default_rng(1).normal(size=(2, *aug.context)).astype(np.float32)
+    target = (source[:1] > 0).astype(np.uint8)
+    image, tgt, _ = aug(source, target, np.ones(1, bool), np.random.default_rng(0))
+    assert np.allclose(image, centre_crop(source, (10, 12, 14)), atol=1e-5)
+    assert np.array_equal(tgt, centre_crop(target, (10, 12, 14)))
+
+
+def test_every_transform_runs_and_keeps_shapes_and_types() -> None:
+    settings = AugmentationSettings(rotation_p=1.0, scale_p=1.0, elastic_p=1.0, noise_p=1.0, blur_p=1.0,
+                                    brightness_p=1.0, contrast_p=1.0, low_resolution_p=1.0, gamma_p=1.0)
+    aug = Augmenter(settings, (12, 12, 12), mirror_axes=[2], lr_axis=2, swap=[0])
+    rng = np.random.default_rng(4)
+    image = rng.normal(size=(2, *aug.context)).astype(np.float32)
+    target = np.zeros((1, *aug.context), np.uint8)
+    c = [n // 2 for n in aug.context]
+    target[0, c[0] - 4:c[0] + 4, c[1] - 4:c[1] + 4, c[2] - 4:c[2] + 4] = 1
+    out, tgt, ann = aug(image, target, np.ones(1, bool), rng)
+    assert out.shape == (2, 12, 12, 12) and out.dtype == np.float32 and np.isfinite(out).all()
+    assert tgt.shape == (1, 12, 12, 12) and tgt.dtype == np.uint8 and 0 < tgt.sum() < 12**3
+    assert ann.tolist() == [True]
 
 
 def test_voxel_level_unknowns_survive_spatial_transforms() -> None:

@@ -6,6 +6,14 @@ tested by the field, they run on NumPy/torch arrays of one patch (so they run in
 function of the run's seed and iteration (an interrupted run resumes with the very same patches).
 batchgenerators (nnU-Net's) would add a dependency for the same transforms; TorchIO works on whole subjects.
 
+The transforms are MONAI's: ``Affine`` (rotation and scaling, cutting the patch from the centre of the
+context it was read with; bilinear for images and binary targets, nearest for voxel-level unknowns),
+``Rand3DElastic``, ``RandGaussianNoise``, ``GaussianSmooth``, ``ScaleIntensity`` (brightness),
+``ScaleIntensityFixedMean`` (contrast, range kept), ``RandSimulateLowResolution`` and ``AdjustContrast``
+(gamma, statistics kept, optionally on the inverted image). Which transforms apply, and their parameters, are
+drawn here from the batch's generator (nnU-Net's probabilities); MONAI's own random transforms are seeded
+from it. Mirroring is a NumPy flip (with the label swap MONAI does not know about).
+
 The recipe follows nnU-Net's default (probabilities per patch): rotation and scaling (0.2 each), optional
 elastic deformation, Gaussian noise (0.1), Gaussian blur (0.2), brightness (0.15), contrast (0.15),
 low-resolution simulation (0.25), gamma (0.3), then mirroring of the plan's axes (0.5 each). Mirroring the
@@ -23,9 +31,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from monai.transforms import (
+    AdjustContrast,
+    Affine,
+    GaussianSmooth,
+    Rand3DElastic,
+    RandGaussianNoise,
+    RandSimulateLowResolution,
+    ScaleIntensity,
+    ScaleIntensityFixedMean,
+)
 
 from clinseg.errors import ConfigError
+
+#: Elastic deformation (when ``elastic_p`` > 0): Gaussian smoothing of the displacement field and its
+#: magnitude, in voxels (nnU-Net's order of magnitude at these patch sizes).
+ELASTIC_SIGMA = 10.0
+ELASTIC_MAGNITUDE = 8.0
 
 
 @dataclass
@@ -158,90 +180,56 @@ class Augmenter:
             return centre_crop(image, self.patch_size), centre_crop(target, self.patch_size)
         angles = rng.uniform(-1, 1, 3) * math.radians(s.rotation) if rotate else np.zeros(3)
         zoom = float(rng.uniform(*s.scale)) if scale else 1.0
-        grid = affine_grid(angles, zoom, image.shape[1:], self.patch_size)
-        if elastic:
-            grid = grid + elastic_offsets(rng, self.patch_size, image.shape[1:])
-        out_image = _sample(image.astype(np.float32, copy=False), grid, "bilinear", "border")
-        if (target == 255).any():  # voxel-level unknowns: values are labels, not fractions
-            out_target = _sample(target.astype(np.float32), grid, "nearest", "zeros").round().astype(np.uint8)
+        image = image.astype(np.float32, copy=False)
+        unknowns = bool((target == 255).any())  # voxel-level unknowns: values are labels, not fractions
+        labels = target.astype(np.float32)
+        if elastic:  # on the whole context, so that the patch cut from it has image everywhere
+            deform = Rand3DElastic(sigma_range=(ELASTIC_SIGMA, ELASTIC_SIGMA),
+                                   magnitude_range=(ELASTIC_MAGNITUDE, ELASTIC_MAGNITUDE), prob=1.0)
+            deform.set_random_state(seed=int(rng.integers(2**31)))
+            deform.randomize(grid_size=image.shape[1:])
+            image = _numpy(deform(image, randomize=False, mode="bilinear", padding_mode="border"))
+            labels = _numpy(deform(labels, randomize=False, mode="nearest" if unknowns else "bilinear",
+                                   padding_mode="zeros"))
+        # MONAI's scale_params scale the sampling grid: a zoom > 1 shows more of the context (organs look smaller)
+        affine = {"rotate_params": [float(a) for a in angles], "scale_params": [zoom] * 3,
+                  "spatial_size": self.patch_size, "image_only": True}
+        out_image = _numpy(Affine(mode="bilinear", padding_mode="border", **affine)(image))
+        if unknowns:
+            out_target = _numpy(Affine(mode="nearest", padding_mode="zeros", **affine)(labels)).round().astype(np.uint8)
         else:
-            out_target = (_sample(target.astype(np.float32), grid, "bilinear", "zeros") >= 0.5).astype(np.uint8)
+            out_target = (_numpy(Affine(mode="bilinear", padding_mode="zeros", **affine)(labels)) >= 0.5).astype(np.uint8)
         return out_image, out_target
 
     def _intensity(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        from scipy.ndimage import gaussian_filter
-
         s = self.settings
         image = np.array(image, dtype=np.float32, copy=True)
         if rng.random() < s.noise_p:
-            image += rng.normal(0.0, rng.uniform(0, s.noise_std), image.shape).astype(np.float32)
+            noise = RandGaussianNoise(prob=1.0, mean=0.0, std=s.noise_std, sample_std=True)
+            noise.set_random_state(seed=int(rng.integers(2**31)))
+            image = _numpy(noise(image))
         if rng.random() < s.blur_p:
-            sigma = float(rng.uniform(*s.blur_sigma))
-            image = np.stack([gaussian_filter(c, sigma) for c in image])
+            image = _numpy(GaussianSmooth(sigma=float(rng.uniform(*s.blur_sigma)))(image))
         if rng.random() < s.brightness_p:
-            image *= np.float32(rng.uniform(1 - s.brightness, 1 + s.brightness))
+            factor = float(rng.uniform(-s.brightness, s.brightness))
+            image = _numpy(ScaleIntensity(minv=None, maxv=None, factor=factor, channel_wise=True)(image))
         if rng.random() < s.contrast_p:
-            factor = np.float32(rng.uniform(*s.contrast))
-            for c in image:
-                mean, low, high = c.mean(), c.min(), c.max()
-                c[...] = np.clip((c - mean) * factor + mean, low, high)
+            factor = float(rng.uniform(*s.contrast)) - 1.0
+            image = np.stack([_numpy(ScaleIntensityFixedMean(factor=factor, preserve_range=True, fixed_mean=True)(c[None]))[0]
+                              for c in image])
         if rng.random() < s.low_resolution_p:
             factor = float(rng.uniform(*s.low_resolution))
-            size = image.shape[1:]
-            x = torch.from_numpy(image)[None]
-            small = F.interpolate(x, size=[max(1, round(n * factor)) for n in size], mode="nearest")
-            image = F.interpolate(small, size=size, mode="trilinear", align_corners=False)[0].numpy()
+            image = _numpy(RandSimulateLowResolution(prob=1.0, zoom_range=(factor, factor))(image))
         if rng.random() < s.gamma_p:
             gamma = float(rng.uniform(*s.gamma))
-            invert = rng.random() < 0.1  # nnU-Net also applies gamma to the inverted image
-            for c in image:
-                mean, std = c.mean(), c.std()
-                low, span = c.min(), max(float(c.max() - c.min()), 1e-7)
-                x = (c - low) / span
-                x = 1 - (1 - x) ** gamma if invert else x ** gamma
-                x = x * span + low
-                c[...] = (x - x.mean()) / max(float(x.std()), 1e-7) * std + mean  # keep mean and std
-        return image
+            invert = bool(rng.random() < 0.1)  # nnU-Net also applies gamma to the inverted image
+            adjust = AdjustContrast(gamma, invert_image=invert, retain_stats=True)
+            image = np.stack([_numpy(adjust(c[None]))[0] for c in image])
+        return image.astype(np.float32, copy=False)
 
 
-def rotation_matrix(angles: Sequence[float]) -> np.ndarray:
-    """3x3 rotation by ``angles`` (radians) about the array axes ``(Z, Y, X)``, applied in that order."""
-    a, b, c = angles
-    rz = np.array([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]])
-    ry = np.array([[math.cos(b), 0, math.sin(b)], [0, 1, 0], [-math.sin(b), 0, math.cos(b)]])
-    rx = np.array([[math.cos(c), -math.sin(c), 0], [math.sin(c), math.cos(c), 0], [0, 0, 1]])
-    return rx @ ry @ rz
-
-
-def affine_grid(angles: Sequence[float], zoom: float, source: Sequence[int], patch: Sequence[int]) -> torch.Tensor:
-    """The ``grid_sample`` grid ``(1, *patch, 3)`` that cuts a ``patch`` out of the centre of a ``source`` box,
-    rotated by ``angles`` and zoomed by ``zoom`` (> 1 shows more of the source: structures look smaller), in
-    voxel space about the centre."""
-    matrix = rotation_matrix(angles) * zoom  # acts on (z, y, x) voxel offsets from the centre
-    to_source = np.diag([2.0 / n for n in source])  # voxel offset -> normalised source coordinate
-    from_patch = np.diag([n / 2.0 for n in patch])  # normalised patch coordinate -> voxel offset
-    theta_zyx = to_source @ matrix @ from_patch
-    theta = theta_zyx[::-1, ::-1].copy()  # grid_sample's coordinates are (x, y, z)
-    full = torch.zeros(1, 3, 4, dtype=torch.float32)
-    full[0, :, :3] = torch.from_numpy(theta)
-    return F.affine_grid(full, [1, 1, *[int(p) for p in patch]], align_corners=False)
-
-
-def elastic_offsets(rng: np.random.Generator, patch: Sequence[int], source: Sequence[int], alpha: float = 8.0,
-                    sigma: float = 10.0) -> torch.Tensor:
-    """Smooth random displacements (``alpha`` voxels at most, Gaussian-smoothed with ``sigma`` voxels) in
-    normalised source coordinates, ``(1, *patch, 3)``: an elastic deformation (Simard et al., nnU-Net)."""
-    from scipy.ndimage import gaussian_filter
-
-    fields = []
-    for n in reversed(source):  # x, y, z components
-        noise = gaussian_filter(rng.uniform(-1, 1, tuple(int(p) for p in patch)), sigma)
-        noise = noise / max(float(np.abs(noise).max()), 1e-7) * alpha
-        fields.append(noise * 2.0 / n)
-    return torch.from_numpy(np.stack(fields, axis=-1)[None].astype(np.float32))
-
-
-def _sample(array: np.ndarray, grid: torch.Tensor, mode: str, padding: str) -> np.ndarray:
-    """``grid_sample`` of a ``(C, Z, Y, X)`` array at ``grid``; returns ``(C, *patch)`` float32."""
-    x = torch.from_numpy(np.ascontiguousarray(array))[None]
-    return F.grid_sample(x, grid, mode=mode, padding_mode=padding, align_corners=False)[0].numpy()
+def _numpy(array: object) -> np.ndarray:
+    """A MONAI transform's output (NumPy array, tensor or MetaTensor) as a float32 NumPy array."""
+    if isinstance(array, torch.Tensor):
+        array = array.detach().cpu().numpy()
+    return np.asarray(array, dtype=np.float32)
