@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_flags  # noqa: E402
 from _timing import median_seconds  # noqa: E402
 
 BUSY = "import time\nend = time.time() + {seconds}\nwhile time.time() < end:\n    pass\n"
@@ -35,6 +36,7 @@ def _measure(args: argparse.Namespace) -> dict:
     import torch
 
     from clinseg.losses import create_loss
+    from clinseg.losses.composite import deep_supervision
     from clinseg.models import create_model
     from clinseg.training.device import amp_dtype, autocast, select_device
 
@@ -43,7 +45,7 @@ def _measure(args: argparse.Namespace) -> dict:
     torch.manual_seed(0)
     model = create_model(args.model, 1, 7).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    loss_fn = create_loss("masked_bce", dice_weight=1.0)
+    loss_fn = deep_supervision(create_loss("masked_bce", dice_weight=1.0))
     rng = np.random.default_rng(0)
     image = torch.from_numpy(rng.normal(size=(args.batch, 1, *[args.patch] * 3)).astype(np.float32))
     target = torch.from_numpy((rng.random((args.batch, 7, *[args.patch] * 3)) > 0.97).astype(np.uint8))
@@ -54,7 +56,7 @@ def _measure(args: argparse.Namespace) -> dict:
         optimizer.zero_grad(set_to_none=True)
         with autocast(device, dtype):
             out = model(image)
-        loss_fn(out.float() if isinstance(out, torch.Tensor) else out, target, annotated).backward()
+        loss_fn(out, target, annotated).backward()
         optimizer.step()
 
     alone = median_seconds(step, args.steps, warmup=2)
@@ -86,7 +88,7 @@ def main() -> None:
 
     cores = available_cores()
     ours = openmp_environment()
-    print(f"{args.model}, batch {args.batch} x {args.patch}³, {cores} cores, CPU: {_cpu()}")
+    print(f"{args.model}, batch {args.batch} x {args.patch}³, {cores} cores, CPU: {cpu_flags()}")
     print("| threads | OMP_WAIT_POLICY | step alone | beside one busy process | ratio |")
     print("| --- | --- | --- | --- | --- |")
     results = []
@@ -106,16 +108,6 @@ def main() -> None:
     print(f"clinseg's setting ({cores} threads, OMP_WAIT_POLICY={ours.get('OMP_WAIT_POLICY')}): "
           f"{chosen['ratio']:.2f}x beside one busy process")
 
-
-def _cpu() -> str:
-    model, flags = "unknown", set()
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name") and model == "unknown":
-            model = line.split(":", 1)[1].strip()
-        if line.startswith("flags") and not flags:
-            flags = set(line.split(":", 1)[1].split())
-    vector = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
-    return f"{model} ({', '.join(vector) or 'no AVX2'})"
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -33,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_flags  # noqa: E402
 from openkbp_split import split_dataset  # noqa: E402
 
 from clinseg.evaluation.plots import metric_boxplot  # noqa: E402
@@ -53,21 +53,6 @@ def run(cmd: list[str], log: Path) -> float:
         subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT, check=True,
                        env={**os.environ, "CLINSEG_PROGRESS": "0"})
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
-
-
-def cpu_flags() -> str:
-    """The CPU model and the vector extensions that matter for convolutions."""
-    model, flags = platform.processor() or "unknown CPU", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    wanted = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
-    return f"{model}, {os.cpu_count()} cores, flags: {' '.join(wanted) or 'none of avx2/avx512'}"
 
 
 def train_arm(data: Path, out: Path, arm: str, budget: str) -> dict:
