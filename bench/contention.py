@@ -6,9 +6,8 @@ process holds one core, each region waits for a thread that is not running and a
 This benchmark measures, for each setting, the median step time of the same network on the same batches
 alone and while one busy neighbour runs (a process spinning on one core), and prints the ratio.
 
-Settings: ``threads`` (the cores, or 1) x ``OMP_WAIT_POLICY`` (``active`` as libgomp spins, ``passive``).
+Settings: ``threads`` (the cores, or 1) x the OpenMP environment (:data:`SETTINGS`).
 Each setting runs in its own subprocess, because OpenMP reads its environment once, when torch starts.
-The last line names the setting clinseg uses (``clinseg.cores.openmp_environment``) and its ratio.
 
 Usage: ``python bench/contention.py [--model unet3d] [--patch 32] [--batch 4] [--steps 12]``
 """
@@ -27,6 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import cpu_flags  # noqa: E402
 from _timing import median_seconds  # noqa: E402
 
+#: OpenMP environments compared: libgomp's default (spin a while, then sleep), always spin, always sleep, and
+#: a short spin.
+SETTINGS = {"(unset)": {}, "active": {"OMP_WAIT_POLICY": "ACTIVE"}, "passive": {"OMP_WAIT_POLICY": "PASSIVE"},
+            "GOMP_SPINCOUNT=10000": {"GOMP_SPINCOUNT": "10000"}}
 BUSY = "import time\nend = time.time() + {seconds}\nwhile time.time() < end:\n    pass\n"
 
 
@@ -67,7 +70,7 @@ def _measure(args: argparse.Namespace) -> dict:
     finally:
         busy.kill()
         busy.wait()
-    return {"threads": args.threads, "wait_policy": os.environ.get("OMP_WAIT_POLICY", "(libgomp default)"),
+    return {"threads": args.threads,
             "alone_s": alone, "beside_s": beside, "ratio": beside / alone}
 
 
@@ -84,30 +87,25 @@ def main() -> None:
         print(json.dumps(_measure(args)))
         return
 
-    from clinseg.cores import available_cores, openmp_environment
+    from clinseg.cores import available_cores
 
     cores = available_cores()
-    ours = openmp_environment()
     print(f"{args.model}, batch {args.batch} x {args.patch}³, {cores} cores, CPU: {cpu_flags()}")
-    print("| threads | OMP_WAIT_POLICY | step alone | beside one busy process | ratio |")
+    print("| threads | OpenMP environment | step alone | beside one busy process | ratio |")
     print("| --- | --- | --- | --- | --- |")
     results = []
     for threads in sorted({cores, 1}, reverse=True):
-        for policy in ("active", "passive"):
+        for policy, variables in SETTINGS.items():
             env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "GOMP_", "KMP_"))}
-            env["OMP_WAIT_POLICY"] = policy
+            env.update(variables)
             cmd = [sys.executable, __file__, "--child", "--threads", str(threads), "--model", args.model,
                    "--patch", str(args.patch), "--batch", str(args.batch), "--steps", str(args.steps)]
             result = json.loads(subprocess.run(cmd, env=env, capture_output=True, text=True,
                                                check=True).stdout.strip().splitlines()[-1])
+            result["wait_policy"] = policy
             results.append(result)
             print(f"| {threads} | {policy} | {result['alone_s'] * 1000:.0f} ms | {result['beside_s'] * 1000:.0f} ms "
                   f"| {result['ratio']:.2f}x |")
-    chosen = next((r for r in results if r["threads"] == cores
-                   and r["wait_policy"] == ours.get("OMP_WAIT_POLICY", "").lower()), results[-1])
-    print(f"clinseg's setting ({cores} threads, OMP_WAIT_POLICY={ours.get('OMP_WAIT_POLICY')}): "
-          f"{chosen['ratio']:.2f}x beside one busy process")
-
 
 
 if __name__ == "__main__":

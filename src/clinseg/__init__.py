@@ -8,7 +8,3 @@ Conventions kept across the package
 """
 
 __version__ = "0.1.0"
-
-from clinseg.cores import set_openmp_defaults
-
-set_openmp_defaults()  # before torch starts OpenMP (see clinseg.cores)
