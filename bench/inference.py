@@ -16,15 +16,21 @@ Runs, each in its own subprocess so that its peak RSS (``VmHWM``) is honest:
     ``--batch-size`` overrides the batch;
 (c) ``clinseg-skip`` (only with ``--runs``): the same with ``skip_background=--air`` (pure-air windows
     not run); information only.
+(d) ``clinseg-fp32``, ``clinseg-onnxruntime``, ``clinseg-openvino`` (only with ``--runs``, or
+    ``--backends`` for all three): (b) in float32 (``amp=False``; what (b) is on CPUs without native bf16),
+    and (b) with the forward passes on an ONNX export of the network run by that engine (float32,
+    :mod:`clinseg.inference.backends`). The export and the engine's start are done before the clock starts
+    (once per network and machine in ``clinseg predict``: cached) and reported as ``setup``.
 
 Prints wall and CPU time, voxels/s and peak RSS of each (the fastest of ``--repeat`` interleaved runs, for
-shared machines), the max |probability difference| to (a), and as the LAST
-line ``speedup vs MONAI: <ratio>x, max |prob diff| <d>`` for (b) vs (a).
+shared machines), its speed as a multiple of (a)'s, the max |probability difference| to (a), and as the
+LAST line ``speedup vs MONAI: <ratio>x, max |prob diff| <d>`` for (b) vs (a).
 
 Patch: 128³ by default, an nnU-Net-like inference window for a 1 mm head; smaller windows (``--patch 64``,
 ``--patch 32``) mean more windows and a larger lead for clinseg: see docs/benchmarks.md.
 
-Usage: ``python bench/inference.py [--shape 180 256 256] [--patch 128] [--model resfcn3d] [--repeat 1]``
+Usage: ``python bench/inference.py [--shape 180 256 256] [--patch 128] [--model resfcn3d] [--repeat 1]
+[--backends]``
 """
 
 from __future__ import annotations
@@ -38,6 +44,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+#: The pipelines, in the order they are run; (d) are clinseg on the exported engines.
+RUNS = ["monai", "clinseg", "clinseg-skip", "clinseg-fp32", "clinseg-onnxruntime", "clinseg-openvino"]
+_ENGINES = ("clinseg-onnxruntime", "clinseg-openvino")
 
 
 def head_volume(shape: tuple[int, int, int], seed: int = 0):  # -> np.ndarray (1, Z, Y, X) float32
@@ -77,6 +87,15 @@ def _worker(args: argparse.Namespace) -> None:
     model = create_model(args.model, 1, 11).eval()
     image = head_volume(tuple(args.shape))
     patch = tuple(args.patch)
+    backend, setup = None, ""
+    if args.worker in _ENGINES:
+        from clinseg.inference.backend_choice import choose_backend
+
+        setup_start = time.perf_counter()
+        with tempfile.TemporaryDirectory() as cache:  # the ONNX file is read into the engine: not needed after
+            backend = choose_backend(model, 1, patch, requested=args.worker.removeprefix("clinseg-"),
+                                     cache_dir=cache).backend
+        setup = f"  (setup: export + engine start {time.perf_counter() - setup_start:.1f} s)"
     start, cpu_start = time.perf_counter(), time.process_time()
     if args.worker == "monai":
         from monai.inferers import sliding_window_inference
@@ -94,10 +113,10 @@ def _worker(args: argparse.Namespace) -> None:
         grid = [window_starts(max(n, p), p, 0.5) for n, p in zip(args.shape, patch)]
         windows = len(grid[0]) * len(grid[1]) * len(grid[2])
         probs = predict_probabilities(model, image, patch, device="cpu", skip_background=skip,
-                                      batch_size=args.batch_size)
+                                      batch_size=args.batch_size, backend=backend, amp=args.worker != "clinseg-fp32")
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     record = {"run": args.worker, "seconds": seconds, "cpu_seconds": cpu_seconds, "peak_rss_gb": _peak_rss_gb(),
-              "dtype": str(probs.dtype), "note": ""}
+              "dtype": str(probs.dtype), "note": setup}
     if args.worker == "clinseg-skip":  # counted after timing: how many windows were pure air
         pz, py, px = patch
         air = sum(not (image[:, z : z + pz, y : y + py, x : x + px] > args.air).any()
@@ -137,14 +156,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--batch-size", type=int, default=None, help="clinseg batch (default: its own)")
     parser.add_argument("--air", type=float, default=-0.8, help="skip_background value for run (c)")
-    parser.add_argument("--runs", nargs="+", default=["monai", "clinseg"], choices=["monai", "clinseg", "clinseg-skip"])
+    parser.add_argument("--runs", nargs="+", default=["monai", "clinseg"], choices=RUNS)
+    parser.add_argument("--backends", action="store_true",
+                        help="add the rows clinseg-fp32, clinseg-onnxruntime and clinseg-openvino to --runs")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run each pipeline N times, interleaved, and keep the fastest (shared machines)")
-    parser.add_argument("--worker", choices=["monai", "clinseg", "clinseg-skip"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=RUNS, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if len(args.patch) == 1:
         args.patch = args.patch * 3
+    if args.backends:
+        args.runs += [run for run in RUNS[3:] if run not in args.runs]
     if args.worker:
         _worker(args)
         return
@@ -168,7 +191,8 @@ def main() -> None:
                     f"{rec['peak_rss_gb']:.2f} GB  output {rec['dtype']}")
             if "monai" in results and run != "monai":
                 rec["diff"] = _max_diff(Path(tmp) / "monai.npy", Path(tmp) / f"{run}.npy")
-                line += f"  max |prob diff| vs monai {rec['diff']:.2e}"
+                line += (f"  {results['monai']['seconds'] / rec['seconds']:.2f}x monai, max |prob diff| vs monai "
+                         f"{rec['diff']:.2e}")
             line += rec["note"]
             print(line, flush=True)
         if "monai" in results and "clinseg" in results:

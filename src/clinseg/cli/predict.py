@@ -46,6 +46,8 @@ def predict(
     output_format: str = typer.Option("nifti", "--format", help="nifti | seg-nrrd | rtstruct | dicom-seg."),
     checkpoint: str = typer.Option("best", "--checkpoint", help="best | last."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda."),
+    backend: str = typer.Option("auto", "--backend",
+                                help="CPU engine: auto | torch | onnxruntime | openvino."),
     tta: bool = typer.Option(False, "--tta/--no-tta", help="Mirroring test-time augmentation."),
     largest_component: bool = typer.Option(None, "--largest-component/--all-components",
                                            help="Keep each structure's largest component (default: plan)."),
@@ -61,12 +63,17 @@ def predict(
 
     Writes OUT/<case>/<structure>.nii.gz. Details: docs/predict.md."""
     from clinseg.errors import ConfigError
+    from clinseg.inference.backends import check_backend_name
     from clinseg.inference.organs import ensemble_runs, uses_organs
     from clinseg.inference.outputs import DICOM_FORMATS, check_format
 
     source, out_dir = resolve_paths(inputs, output, input_opt, output_opt)
     check_format(output_format)
+    check_backend_name(backend)
     organs = bool(postprocess or ensemble or disable or uses_organs(run))
+    if backend not in ("auto", "torch") and (clicks or organs):
+        raise ConfigError(f"--backend {backend} works with a plain prediction of one run (not with --clicks, "
+                          "--postprocess, --ensemble, --disable-rule or a run of merged organs)")
     if save_probabilities is not None and (clicks or organs or output_format in DICOM_FORMATS):
         raise ConfigError("--save-probabilities works with a plain prediction of NIfTI images (not with --clicks, "
                           "--postprocess, --ensemble, --disable-rule, a DICOM --format or a run of merged organs)")
@@ -78,7 +85,7 @@ def predict(
         if channels is not None:
             raise ConfigError("--channels names image files; DICOM input gives one series per case")
         _predict_dicom(run, source, out_dir, output_format, checkpoint, device, tta, largest_component,
-                       bool(clicks), organ_runs, postprocess or "none", disable or [])
+                       bool(clicks), organ_runs, postprocess or "none", disable or [], backend)
         return
     if clicks is not None:
         if output_format != "nifti":
@@ -95,17 +102,30 @@ def predict(
         _viewer_files(out_dir, cases, pipeline.structures, None, output_format, run)
         return
     _predict_plain(run, source, out_dir, channels, output_format, checkpoint, device, tta, largest_component,
-                   save_probabilities)
+                   save_probabilities, backend)
+
+
+def _use_backend(predictor: object, backend: str) -> None:
+    """Let a single-network predictor run on ``backend``; a cascade or 2D-3D run stays on torch (an error
+    when an engine is forced)."""
+    from clinseg.errors import ConfigError
+    from clinseg.inference.predictor import Predictor
+
+    if isinstance(predictor, Predictor):
+        predictor.backend = backend
+    elif backend not in ("auto", "torch"):
+        raise ConfigError(f"--backend {backend} works with single-network runs; this run runs on torch")
 
 
 def _predict_plain(run: Path, source: Path, out_dir: Path, channels: str | None, output_format: str,
                    checkpoint: str, device: str, tta: bool, largest_component: bool | None,
-                   save_probabilities: Path | None) -> None:
+                   save_probabilities: Path | None, backend: str = "auto") -> None:
     from clinseg.inference.cascade import load_predictor
     from clinseg.inference.inputs import parse_channels
     from clinseg.inference.predictor import label_map_values, predict_folder
 
     predictor = load_predictor(run, checkpoint, device)
+    _use_backend(predictor, backend)
     endings = parse_channels(channels, predictor.channels) if channels is not None else None
     options: dict[str, object] = {"largest_component": largest_component}
     if tta:
@@ -137,7 +157,7 @@ def _is_dicom(source: Path) -> bool:
 
 def _predict_dicom(run: Path, input_dir: Path, out_dir: Path, output_format: str, checkpoint: str, device: str,
                    tta: bool, largest_component: bool | None, clicks: bool, organ_runs: list[Path],
-                   postprocess: str, disable: list[str]) -> None:
+                   postprocess: str, disable: list[str], backend: str = "auto") -> None:
     """Predict DICOM series with one run, or with seed 001's OAR pipeline over ``organ_runs`` (when given);
     the inputs are checked before any network is loaded."""
     from clinseg.errors import ConfigError
@@ -155,6 +175,8 @@ def _predict_dicom(run: Path, input_dir: Path, out_dir: Path, output_format: str
         options["mirror_axes"] = (0, 1)
     pipeline = _organ_pipeline(organ_runs, postprocess, disable, checkpoint, device) if organ_runs else None
     predictor = pipeline if pipeline is not None else load_predictor(run, checkpoint, device)
+    if pipeline is None:
+        _use_backend(predictor, backend)
     cases = predict_dicom_folder(predictor, input_dir, out_dir, output_format, run_dir=run, **options)
     words = f", {_pipeline_words(pipeline, postprocess)}" if pipeline is not None else ""
     console.print(f"predicted {len(cases)} DICOM series ({output_format}{words}) into [bold]{out_dir}[/]")

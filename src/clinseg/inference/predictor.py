@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +27,15 @@ from clinseg.data.loading import load_image, normalize_intensity
 from clinseg.data.preprocess import prepare_image, restore_probabilities
 from clinseg.data.resize import lowres_shape, resize_image, resize_masks
 from clinseg.errors import CheckpointError, ConfigError, DatasetError
+from clinseg.inference.backend_choice import BackendChoice, choose_backend
+from clinseg.inference.backends import Backend, check_backend_name
 from clinseg.inference.inputs import find_cases
 from clinseg.inference.postprocess import (
     keep_largest_components,
     threshold,
     to_label_map,
 )
-from clinseg.inference.sliding_window import predict_probabilities
+from clinseg.inference.sliding_window import default_batch_size, predict_probabilities
 from clinseg.io.atomic import atomic_folder, ensure_folder, remove_stale_temporaries
 from clinseg.io.image import Geometry, write_image
 from clinseg.models import create_model
@@ -77,9 +79,15 @@ class Predictor:
     #: the run's plan (``RUN/plan.json``): inputs are cropped, resampled and normalised as in training and
     #: the masks returned on the input grid; ``None``: an unplanned run (each image's own grid)
     plan: Plan | None = None
+    #: what runs the network on the CPU: ``torch``, ``auto`` (the fastest here, calibrated once per network
+    #: and machine, cached) or an exported engine by name (:mod:`clinseg.inference.backend_choice`); chosen at
+    #: the first prediction; on a GPU always torch
+    backend: str = "torch"
+    _choice: tuple[str, BackendChoice] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> Predictor:
+    def from_run(cls, run_dir: str | Path, checkpoint: str = "best", device: str = "auto",
+                 backend: str = "torch") -> Predictor:
         """Load ``RUN/checkpoints/<checkpoint>.pt`` with the run's saved configuration."""
         run_dir = Path(run_dir)
         if not (run_dir / "config.yaml").is_file():
@@ -101,11 +109,28 @@ class Predictor:
         label_values = tuple(int(values[s]) for s in structures) if all(s in values for s in structures) else None
         thresholds = read_thresholds(run_dir, structures) if cfg.label_mode == "multilabel" else None
         plan = load_plan(run_dir / "plan.json") if (run_dir / "plan.json").is_file() else None
-        return cls(model.to(dev).eval(), cfg, structures, channels, dev, label_values, thresholds, plan)
+        return cls(model.to(dev).eval(), cfg, structures, channels, dev, label_values, thresholds, plan,
+                   check_backend_name(backend))
 
     @property
     def activation(self) -> str:
         return "sigmoid" if self.config.label_mode == "multilabel" else "softmax"
+
+    def engine(self) -> Backend | None:
+        """The exported engine that runs the network, or ``None`` for torch (the sliding window's own way);
+        chosen for :attr:`backend` at the first call (:func:`~clinseg.inference.backend_choice.choose_backend`).
+        """
+        if check_backend_name(self.backend) == "torch":
+            return None
+        if self._choice is None or self._choice[0] != self.backend:
+            patch = tuple(int(p) for p in self.config.patch_size)
+            in_channels = self.config.network_channels(len(self.channels), len(self.structures))[0]
+            choice = choose_backend(self.model, in_channels, patch, requested=self.backend,  # type: ignore[arg-type]
+                                    device=self.device, batch=default_batch_size(patch, self.device))
+            log.debug("the network runs on %s", choice.name)
+            self._choice = (self.backend, choice)
+        choice = self._choice[1]
+        return None if choice.name == "torch" else choice.backend
 
     def predict(self, image: np.ndarray, *, mirror_axes: Sequence[int] | None = None,
                 largest_component: bool | None = None, native_grid: bool = False) -> np.ndarray:
@@ -142,7 +167,7 @@ class Predictor:
         probs = predict_probabilities(
             self.model, image, tuple(cfg.patch_size), overlap=cfg.overlap, activation=self.activation,
             mirror_axes=tuple(cfg.mirror_axes if mirror_axes is None else mirror_axes), device=self.device,
-            skip_background=cfg.skip_background,
+            skip_background=cfg.skip_background, backend=self.engine(),
         )
         masks = probabilities_to_masks(probs, self.activation, self.thresholds or cfg.threshold)
         lcc = cfg.largest_component if largest_component is None else largest_component
@@ -185,7 +210,7 @@ class Predictor:
         probs = predict_probabilities(
             self.model, image, tuple(cfg.patch_size), overlap=cfg.overlap, activation=self.activation,
             mirror_axes=axes, device=self.device, skip_background=cfg.skip_background,
-            mirror_swap=self._mirror_swap())
+            mirror_swap=self._mirror_swap(), backend=self.engine())
         probs = restore_probabilities(probs, prepared)
         masks = probabilities_to_masks(probs, self.activation, self.thresholds or cfg.threshold)
         if largest_component is None and not cfg.largest_component:

@@ -22,7 +22,9 @@ Speed
 -----
 Autocast (bfloat16 on the CPU), batched windows, and on the CPU the ``channels_last_3d`` layout, for which
 oneDNN has its fastest 3D convolutions (measured 1.6x over the default layout in bfloat16 for ``resfcn3d``
-on a 2-core EPYC). ``skip_background`` avoids running windows of pure air. See ``bench/inference.py``.
+on a 2-core EPYC). ``skip_background`` avoids running windows of pure air. On the CPU an ONNX export of
+the network run by ONNX Runtime or OpenVINO can replace torch (``backend``, :mod:`clinseg.inference.backends`).
+See ``bench/inference.py``.
 
 Example
 -------
@@ -38,7 +40,7 @@ import itertools
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Literal
 
 import numpy as np
@@ -47,9 +49,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from clinseg.errors import ConfigError
+from clinseg.inference.backends import Backend, TorchBackend, prepared_model
 from clinseg.models.registry import describe_divisors, size_divisors
 from clinseg.progress import make_progress
-from clinseg.training.device import cpu_has_fast_bf16
 
 logger = logging.getLogger(__name__)
 
@@ -87,23 +89,15 @@ def window_starts(size: int, patch: int, overlap: float) -> list[int]:
     return [min(i * step, size - patch) for i in range(count)]
 
 
-def _autocast(device: torch.device, amp: bool) -> AbstractContextManager[object]:
-    """bfloat16 autocast on CPUs with native bf16 kernels and on bf16-capable GPUs, float16 on older GPUs.
-
-    CPUs without AVX512-BF16/AMX run fp32: there bf16 is emulated and ~12x *slower* (unet3d, 32³ windows,
-    AVX2-only EPYC: 208 s in bf16 against 17 s in fp32 for one 80x96x96 volume).
-    """
-    if not amp:
-        return nullcontext()
-    if device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    if device.type == "cpu" and not cpu_has_fast_bf16():
-        return nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+def default_batch_size(patch_size: Sequence[int], device: torch.device | str) -> int:
+    """Windows per forward pass when none is given: 4 on a GPU; on the CPU as many as make about 64³
+    voxels, at most 16 (see :func:`predict_probabilities`)."""
+    if torch.device(device).type != "cpu":
+        return 4
+    return min(max(_CPU_BATCH_VOXELS // math.prod(patch_size), 1), 16)
 
 
-def _forward(model: nn.Module, x: torch.Tensor, mirror_axes: Sequence[int],
+def _forward(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, mirror_axes: Sequence[int],
              mirror_swap: tuple[int, Sequence[int]] | None = None) -> torch.Tensor:
     """Logits ``(B, N, pz, py, px)`` of a batch, averaged over all flips of ``mirror_axes``.
 
@@ -214,6 +208,7 @@ def predict_probabilities(
     skip_background: float | None = None,
     progress: bool = False,
     mirror_swap: tuple[int, Sequence[int]] | None = None,
+    backend: Backend | None = None,
 ) -> np.ndarray:
     """Per-class probabilities of a whole volume by Gaussian-weighted sliding-window inference.
 
@@ -247,6 +242,10 @@ def predict_probabilities(
         optimisation: it changes nothing where the network would predict background in air anyway, and
         only shifts the blend near air where a run window overlaps a skipped one.
     progress : show a progress bar (see :mod:`clinseg.progress`).
+    backend : runs the forward passes instead of ``model`` (an ONNX export of it run by ONNX Runtime or
+        OpenVINO: :mod:`clinseg.inference.backends`, chosen by
+        :func:`clinseg.inference.backend_choice.choose_backend`); ``model`` then only gives the size divisor,
+        and ``amp`` and the channels-last layout do not apply. ``None``: ``model`` in torch.
 
     Returns
     -------
@@ -267,7 +266,7 @@ def predict_probabilities(
     device = torch.device(device)
     patch = _check_arguments(model, patch_size, overlap, batch_size, activation, mirror_axes)
     if batch_size is None:
-        batch_size = 4 if device.type != "cpu" else min(max(_CPU_BATCH_VOXELS // math.prod(patch), 1), 16)
+        batch_size = default_batch_size(patch, device)
 
     size = tuple(int(s) for s in img.shape[1:])
     before = tuple(max(p - s, 0) // 2 for p, s in zip(patch, size))
@@ -286,35 +285,28 @@ def predict_probabilities(
     rows = [list(row) for _, row in itertools.groupby(starts, key=lambda s: s[0])]
     batches = [row[i : i + batch_size] for row in rows for i in range(0, len(row), batch_size)]
 
-    was_training = model.training
-    model.to(device).eval()
-    channels_last = device.type == "cpu" and _set_memory_format(model, torch.channels_last_3d)
     slab: _RollingSlab | None = None
-    try:
-        with torch.inference_mode(), _autocast(device, amp), _maybe_progress(progress, len(batches)) as advance:
-            if not batches:  # every window skipped: only the number of classes is needed
-                num_classes = _num_classes(model, img, patch, device)
-                return _background((num_classes, *size), activation)
-            for batch in batches:
-                x = torch.stack([_window(img, s, patch) for s in batch]).to(device, non_blocking=True)
-                if channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last_3d)
-                logits = _forward(model, x, mirror_axes, mirror_swap)
-                if tuple(logits.shape[2:]) != patch:
-                    raise ConfigError(f"model returned spatial size {tuple(logits.shape[2:])} for patch {patch}")
-                if slab is None:
-                    out = torch.from_numpy(_background((logits.shape[1], *size), activation))
-                    slab = _RollingSlab(out, patch[0], padded[1:], before, activation, device)  # type: ignore[arg-type]
-                slab.advance(batch[0][0])
-                with torch.autocast(device.type, enabled=False):
-                    for s, window_logits in zip(batch, logits):
-                        slab.add(window_logits, weight, s)
-                advance()
-            slab.advance(padded[0])  # type: ignore[union-attr]
-    finally:
-        model.train(was_training)
-        if channels_last:
-            _set_memory_format(model, torch.contiguous_format)
+    with prepared_model(model, device, channels_last=backend is None) as channels_last, torch.inference_mode(), \
+            _maybe_progress(progress, len(batches)) as advance:
+        net = backend if backend is not None else TorchBackend(model, device, amp)
+        if not batches:  # every window skipped: only the number of classes is needed
+            num_classes = _num_classes(model, img, patch, device)
+            return _background((num_classes, *size), activation)
+        for batch in batches:
+            x = torch.stack([_window(img, s, patch) for s in batch]).to(device, non_blocking=True)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last_3d)
+            logits = _forward(net, x, mirror_axes, mirror_swap)
+            if tuple(logits.shape[2:]) != patch:
+                raise ConfigError(f"model returned spatial size {tuple(logits.shape[2:])} for patch {patch}")
+            if slab is None:
+                out = torch.from_numpy(_background((logits.shape[1], *size), activation))
+                slab = _RollingSlab(out, patch[0], padded[1:], before, activation, device)  # type: ignore[arg-type]
+            slab.advance(batch[0][0])
+            for s, window_logits in zip(batch, logits):
+                slab.add(window_logits, weight, s)
+            advance()
+        slab.advance(padded[0])  # type: ignore[union-attr]
     return slab.out.numpy()  # type: ignore[union-attr]
 
 
@@ -339,16 +331,6 @@ def _check_arguments(
     if any(a not in (0, 1, 2) for a in mirror_axes) or len(set(mirror_axes)) != len(mirror_axes):
         raise ConfigError(f"mirror_axes must be distinct spatial axes among 0, 1, 2 (Z, Y, X), got {mirror_axes}")
     return patch  # type: ignore[return-value]
-
-
-def _set_memory_format(model: nn.Module, memory_format: torch.memory_format) -> bool:
-    """Convert the model's 5D weights to ``memory_format`` in place; False when the model refuses it."""
-    try:
-        model.to(memory_format=memory_format)
-    except RuntimeError:  # e.g. a 4D parameter cannot take the 3D channels-last layout
-        logger.debug("model kept its memory format", exc_info=True)
-        return False
-    return True
 
 
 def _window(img: torch.Tensor, start: Sequence[int], patch: Sequence[int]) -> torch.Tensor:
@@ -384,4 +366,4 @@ def _maybe_progress(enabled: bool, total: int) -> Iterator[Callable[[], None]]:
         yield lambda: prog.advance(task)
 
 
-__all__ = ["OUTPUT_DTYPE", "gaussian_importance_map", "predict_probabilities", "window_starts"]
+__all__ = ["OUTPUT_DTYPE", "default_batch_size", "gaussian_importance_map", "predict_probabilities", "window_starts"]
