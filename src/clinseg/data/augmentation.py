@@ -192,18 +192,18 @@ class Augmenter:
             labels = _numpy(deform(labels, randomize=False, mode="nearest" if unknowns else "bilinear",
                                    padding_mode="zeros"))
         # MONAI's scale_params scale the sampling grid: a zoom > 1 shows more of the context (organs look smaller)
-        affine = {"rotate_params": [float(a) for a in angles], "scale_params": [zoom] * 3,
-                  "spatial_size": self.patch_size, "image_only": True}
-        out_image = _numpy(Affine(mode="bilinear", padding_mode="border", **affine)(image))
+        affine = Affine(rotate_params=[float(a) for a in angles], scale_params=[zoom] * 3,
+                        spatial_size=self.patch_size, image_only=True)
+        out_image = _numpy(affine(image, mode="bilinear", padding_mode="border"))
         if unknowns:
-            out_target = _numpy(Affine(mode="nearest", padding_mode="zeros", **affine)(labels)).round().astype(np.uint8)
+            out_target = _numpy(affine(labels, mode="nearest", padding_mode="zeros")).round().astype(np.uint8)
         else:
-            out_target = (_numpy(Affine(mode="bilinear", padding_mode="zeros", **affine)(labels)) >= 0.5).astype(np.uint8)
+            out_target = (_numpy(affine(labels, mode="bilinear", padding_mode="zeros")) >= 0.5).astype(np.uint8)
         return out_image, out_target
 
     def _intensity(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         s = self.settings
-        image = np.array(image, dtype=np.float32, copy=True)
+        image = np.asarray(image, dtype=np.float32)  # MONAI's transforms return new arrays: no copy needed
         if rng.random() < s.noise_p:
             noise = RandGaussianNoise(prob=1.0, mean=0.0, std=s.noise_std, sample_std=True)
             noise.set_random_state(seed=int(rng.integers(2**31)))
@@ -215,8 +215,8 @@ class Augmenter:
             image = _numpy(ScaleIntensity(minv=None, maxv=None, factor=factor, channel_wise=True)(image))
         if rng.random() < s.contrast_p:
             factor = float(rng.uniform(*s.contrast)) - 1.0
-            image = np.stack([_numpy(ScaleIntensityFixedMean(factor=factor, preserve_range=True, fixed_mean=True)(c[None]))[0]
-                              for c in image])
+            image = _numpy(ScaleIntensityFixedMean(factor=factor, preserve_range=True, fixed_mean=True,
+                                                   channel_wise=True)(image))
         if rng.random() < s.low_resolution_p:
             factor = float(rng.uniform(*s.low_resolution))
             image = _numpy(RandSimulateLowResolution(prob=1.0, zoom_range=(factor, factor))(image))
