@@ -200,9 +200,9 @@ def run_loop(
         # A failure after a stop request is the stop reaching a helper first (a batch worker killed by the
         # same signal): the user asked to stop, so stop as asked instead of reporting a failed run.
         log.debug("after the stop request: %r", exc)
-        return _interrupted(at_boundary, save_last, state)
+        _interrupted(at_boundary, save_last, state)
     except KeyboardInterrupt:
-        return _interrupted(at_boundary, save_last, state)
+        _interrupted(at_boundary, save_last, state)
     finally:
         stop.restore()
     if parts.validator is None:  # without validation the final weights are the best we have
