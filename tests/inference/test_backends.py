@@ -4,6 +4,7 @@ tolerance; the calibrated choice is cached per run and machine; forced engines f
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -193,3 +194,36 @@ def test_predict_on_onnxruntime_gives_torch_masks(make_dataset, monkeypatch: pyt
                                   "--backend", "onnx"])
     assert refused.exit_code == 1 and "unknown backend 'onnx'" in " ".join(refused.output.split())
     assert "Traceback" not in refused.output and not (tmp_path / "x").exists()
+
+
+def test_the_runtimes_report_nothing_to_their_vendors(tmp_path: Path) -> None:
+    """ONNX Runtime (1DS uploader, device id under ~/.cache/Microsoft) and OpenVINO (Google Analytics through
+    openvino_telemetry, ids under ~/intel) stay quiet: in a fresh process with its own HOME, exporting a
+    network and running it on both engines leaves neither vendor's files in that HOME."""
+    import subprocess
+
+    engines = [name for name in ("onnxruntime", "openvino") if name in installed_engines()]
+    if not engines:
+        pytest.skip("neither onnxruntime nor openvino is installed")
+    home = tmp_path / "home"
+    home.mkdir()
+    script = f"""
+import sys, torch
+from clinseg.inference.backends import build_engine, export_onnx
+net = torch.nn.Conv3d(1, 2, 3, padding=1).eval()
+path = export_onnx(net, 1, (8, 8, 8), {str(tmp_path / "net.onnx")!r})
+for name in {engines!r}:
+    assert build_engine(name, path, 1)(torch.zeros(1, 1, 8, 8, 8)).shape == (1, 2, 8, 8, 8)
+import os
+print(os.environ.get("ORT_DISABLE_TELEMETRY"), sys.modules.get("openvino_telemetry", "absent"))
+"""
+    env = {key: value for key, value in os.environ.items() if key not in ("ORT_DISABLE_TELEMETRY",
+                                                                           "CLINSEG_VENDOR_TELEMETRY")}
+    done = subprocess.run([sys.executable, "-c", script], env={**env, "HOME": str(home)}, check=False, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] == "1"
+    if "openvino" in engines:
+        assert done.stdout.split()[1] == "None"  # import openvino_telemetry fails: OpenVINO uses its stub
+    written = sorted(p.relative_to(home).as_posix() for p in home.rglob("*"))
+    assert not [p for p in written if p.startswith((".cache/Microsoft", "intel"))], written

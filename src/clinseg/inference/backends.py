@@ -43,6 +43,8 @@ import torch
 from torch import nn
 
 from clinseg.errors import CheckpointError, ConfigError
+from clinseg.inference import vendor_telemetry
+from clinseg.inference.signal_stack import kept_signal_stack
 from clinseg.io.atomic import write_bytes
 from clinseg.registry import Registry
 from clinseg.training.device import cpu_has_fast_bf16
@@ -168,6 +170,7 @@ def export_onnx(model: nn.Module, in_channels: int, window: tuple[int, int, int]
         ``path``.
     """
     path = Path(path)
+    vendor_telemetry.disable()  # before the exporter imports anything of the runtimes
     example = torch.randn((2, in_channels, *window), generator=torch.Generator().manual_seed(0))
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     # torch >= 2.5 defaults to the torch.export-based exporter (needs onnxscript); the TorchScript one is enough
@@ -211,6 +214,7 @@ def build_engine(name: str, path: str | Path, threads: int | None = None) -> Bac
 def _import(package: str, engine: str) -> ModuleType:
     """Import an optional runtime, or a :class:`ConfigError` saying how to install it (or why it fails)."""
     require_installed(engine)
+    vendor_telemetry.disable()
     try:
         return importlib.import_module(package)
     except ImportError as exc:  # installed but broken (a missing shared library)
@@ -260,16 +264,31 @@ class OpenVinoBackend:
         config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads or torch.get_num_threads(),
                                   "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
                                   "ENABLE_CPU_PINNING": False}
-        try:
-            self._model = ov.Core().compile_model(str(path), "CPU", config)
-        except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
-            raise CheckpointError(f"{path}: OpenVINO cannot load the exported network ({exc})") from exc
-        self._request = self._model.create_infer_request()
+        self._model: Any = None
+        self._request: Any = None
+        # OpenVINO's CPU plugin swaps this thread's signal stack when it compiles and when it is destroyed,
+        # and leaves an unmapped one behind unless models die in reverse order: see signal_stack.
+        with kept_signal_stack():
+            try:
+                self._model = ov.Core().compile_model(str(path), "CPU", config)
+            except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
+                raise CheckpointError(f"{path}: OpenVINO cannot load the exported network ({exc})") from exc
+            self._request = self._model.create_infer_request()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         self._request.infer({0: _as_numpy(x)})
         out = np.array(self._request.get_output_tensor(0).data, copy=True)  # the request reuses its buffer
         return torch.from_numpy(out).to(x.device)
+
+    def close(self) -> None:
+        """Release the compiled network now, leaving this thread's signal stack as it was."""
+        with kept_signal_stack():
+            self._request = None
+            self._model = None
+
+    def __del__(self) -> None:
+        if getattr(self, "_model", None) is not None:
+            self.close()
 
 
 __all__ = [
