@@ -26,7 +26,15 @@ def _start(spec: Path, study: Path, executor: list[str], log: Path) -> subproces
                "--out", str(study), *executor]
     env = {**os.environ, "CLINSEG_PROGRESS": "0"}
     with log.open("w") as out:  # its own session: the test signals the study's group, as a terminal does
-        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                preexec_fn=_as_from_a_terminal)
+
+
+def _as_from_a_terminal() -> None:
+    """Start the study with Ctrl-C's default action, as a command typed in a terminal has. A test runner started
+    in the background (``nohup ... &``, some CI runners) passes SIGINT on ignored, and Python then leaves it
+    ignored: the study would rightly not stop, and the test would fail for the runner's sake."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for_training(proc: subprocess.Popen, metrics: Path, log: Path) -> None:
