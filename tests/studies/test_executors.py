@@ -22,19 +22,17 @@ ENDLESS = {**TINY_BASE, "iterations": 1_000_000, "val_every": 1_000_000, "checkp
 
 
 def _start(spec: Path, study: Path, executor: list[str], log: Path) -> subprocess.Popen:
-    command = [sys.executable, "-c", "from clinseg.cli.main import app; app()", "study", "run", str(spec),
-               "--out", str(study), *executor]
+    command = [sys.executable, "-c", _AS_FROM_A_TERMINAL, "study", "run", str(spec), "--out", str(study), *executor]
     env = {**os.environ, "CLINSEG_PROGRESS": "0"}
     with log.open("w") as out:  # its own session: the test signals the study's group, as a terminal does
-        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                                preexec_fn=_as_from_a_terminal)
+        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
-def _as_from_a_terminal() -> None:
-    """Start the study with Ctrl-C's default action, as a command typed in a terminal has. A test runner started
-    in the background (``nohup ... &``, some CI runners) passes SIGINT on ignored, and Python then leaves it
-    ignored: the study would rightly not stop, and the test would fail for the runner's sake."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+#: ``clinseg`` with Ctrl-C's usual action (KeyboardInterrupt), as a command typed in a terminal has. A test
+#: runner started in the background (``nohup ... &``, some CI runners) passes SIGINT on ignored, and Python then
+#: leaves it ignored: the study would rightly not stop, and the test would fail for the runner's sake.
+_AS_FROM_A_TERMINAL = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                       "from clinseg.cli.main import app; app()")
 
 
 def _wait_for_training(proc: subprocess.Popen, metrics: Path, log: Path) -> None:
