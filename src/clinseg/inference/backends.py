@@ -49,6 +49,9 @@ from clinseg.io.atomic import write_bytes
 from clinseg.registry import Registry
 from clinseg.training.device import cpu_has_fast_bf16
 
+# Once, before this module's exporter or engines can load ONNX Runtime or OpenVINO.
+vendor_telemetry.disable()
+
 logger = logging.getLogger(__name__)
 
 #: ONNX operator set of the exports (ONNX Runtime >= 1.12 and OpenVINO >= 2022.1 read it).
@@ -170,7 +173,6 @@ def export_onnx(model: nn.Module, in_channels: int, window: tuple[int, int, int]
         ``path``.
     """
     path = Path(path)
-    vendor_telemetry.disable()  # before the exporter imports anything of the runtimes
     example = torch.randn((2, in_channels, *window), generator=torch.Generator().manual_seed(0))
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     # torch >= 2.5 defaults to the torch.export-based exporter (needs onnxscript); the TorchScript one is enough
@@ -214,7 +216,6 @@ def build_engine(name: str, path: str | Path, threads: int | None = None) -> Bac
 def _import(package: str, engine: str) -> ModuleType:
     """Import an optional runtime, or a :class:`ConfigError` saying how to install it (or why it fails)."""
     require_installed(engine)
-    vendor_telemetry.disable()
     try:
         return importlib.import_module(package)
     except ImportError as exc:  # installed but broken (a missing shared library)

@@ -27,7 +27,7 @@ def disable() -> None:
     """Switch the runtimes' telemetry off for this process; call before ``onnxruntime``/``openvino`` load.
 
     Idempotent. Too late for a runtime already imported (ONNX Runtime reads its variable once), which is why
-    :mod:`clinseg.inference.backends` calls it before it imports either.
+    :mod:`clinseg.inference.backends` calls it when it is imported, before either runtime can be.
     """
     if os.environ.get(ALLOW_ENV) == "1":
         return
